@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class LossRecorder(L.Callback):
+    """Keeps the cost of every training step, as the module returned it."""
+
+    def __init__(self) -> None:
+        self.losses: list[torch.Tensor] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.losses.append(outputs["loss"].detach().clone())
+
+    @property
+    def stacked(self) -> torch.Tensor:
+        return torch.stack(self.losses)
+
+
+@pytest.fixture
+def tiny_trainer(tmp_path):
+    """A CPU Trainer with no logger, bar or checkpoints; returns (trainer, recorder)."""
+
+    def make(max_steps: int, **overrides: Any) -> tuple[L.Trainer, LossRecorder]:
+        recorder = LossRecorder()
+        kwargs: dict[str, Any] = dict(
+            accelerator="cpu",
+            devices=1,
+            max_steps=max_steps,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            default_root_dir=tmp_path,
+        )
+        kwargs.update(overrides)
+        kwargs["callbacks"] = [recorder, *kwargs.get("callbacks", [])]
+        return L.Trainer(**kwargs), recorder
+
+    return make
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m xor_lightning ARGS` as a user types it, in `cwd` (where logs/ goes)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "xor_lightning", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,18 @@
+"""xor-lightning: the XOR backpropagation lesson as a PyTorch Lightning project."""
+
+from xor_lightning.backprop_classifier import XORBackpropClassifier
+from xor_lightning.base import XORModule
+from xor_lightning.callbacks import NotebookReport
+from xor_lightning.classifier import XORClassifier
+from xor_lightning.data import XORDataModule, xor_truth_table
+from xor_lightning.network import SigmoidMLP
+
+__all__ = [
+    "NotebookReport",
+    "SigmoidMLP",
+    "XORBackpropClassifier",
+    "XORClassifier",
+    "XORDataModule",
+    "XORModule",
+    "xor_truth_table",
+]

@@ -1,0 +1,56 @@
+"""Console output in the notebook's format, and the train loss that goes with it to the loggers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+
+from xor_lightning.data import xor_truth_table
+
+
+class NotebookReport(L.Callback):
+    """Prints `STEP COST` every `every_n_steps` steps and the final hypothesis, like the notebook.
+
+    The line for step s carries the cost computed *before* update s (as the notebook prints it), and
+    the same value goes to every logger as `train_loss` at step s. Only those steps pay for the
+    `.item()` and the logging; `self.log` on every step would cost more than the step itself.
+    """
+
+    def __init__(self, every_n_steps: int = 100) -> None:
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        self.every_n_steps = every_n_steps
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        step = trainer.global_step - 1  # global_step already counts this batch's update
+        if step % self.every_n_steps:
+            return
+        # Mean over DDP ranks: each rank's cost is the mean over an equal share of the batch.
+        cost = trainer.strategy.reduce(outputs["loss"].detach(), reduce_op="mean").item()
+        if trainer.is_global_zero:
+            print(step, cost, flush=True)
+            for logger in trainer.loggers:
+                logger.log_metrics({"train_loss": cost}, step=step)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._print_hypothesis(pl_module)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._print_hypothesis(pl_module)
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._print_hypothesis(pl_module)
+
+    @rank_zero_only
+    def _print_hypothesis(self, pl_module: L.LightningModule) -> None:
+        X, Y = (t.to(pl_module.device) for t in xor_truth_table())
+        with torch.no_grad():
+            hypothesis = pl_module(X)
+        predicted = (hypothesis > 0.5).int()
+        accuracy = (predicted == Y).float().mean().item()
+        print(f"hypothesis:\n{hypothesis.cpu()}\npredicted:\n{predicted.cpu()}\naccuracy: {accuracy}", flush=True)

@@ -1,0 +1,42 @@
+"""The notebook's xor-nn and xor-nn-wide-deep: a sigmoid MLP trained by autograd."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from xor_lightning.base import XORModule, check_lr
+from xor_lightning.network import SigmoidMLP, check_hidden_sizes
+
+
+class XORClassifier(XORModule):
+    """BCE + SGD on a `SigmoidMLP`; one full-batch step per Lightning step.
+
+    Args:
+        hidden_sizes: widths of the hidden layers: [2] is xor-nn, [10, 10, 10] xor-nn-wide-deep,
+            [] the single-layer perceptron (cannot learn XOR).
+        lr: SGD learning rate, in (0, 100].
+    """
+
+    def __init__(self, hidden_sizes: Sequence[int] = (2,), lr: float = 1.0) -> None:
+        super().__init__()
+        hidden_sizes, lr = check_hidden_sizes(hidden_sizes), check_lr(lr)
+        self.save_hyperparameters()
+        self.hparams.update(hidden_sizes=hidden_sizes, lr=lr)  # plain list and float
+        self.model = SigmoidMLP(self.hparams.hidden_sizes)
+        self.criterion = nn.BCELoss()
+        self.example_input_array = torch.zeros(4, 2)  # lets TensorBoard draw the graph
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def cost(self, hypothesis: Tensor, Y: Tensor) -> Tensor:
+        return self.criterion(hypothesis, Y)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        X, Y = batch
+        hypothesis = self(X)
+        self.check_finite("hypothesis", hypothesis)  # BCELoss itself would fail on NaN, less clearly
+        return self.cost(hypothesis, Y)
