@@ -63,5 +63,5 @@ class XORBackpropClassifier(XORModule):
         grads = backprop.backward(activations, Y, params, self.hparams.gradient_mode)
         for (w, b), (d_w, d_b) in zip(params, grads, strict=True):
             w.grad, b.grad = d_w, d_b
-        self.optimizers().step()  # counts the step; on_before_optimizer_step checks the grads
+        self.optimizers().step()  # Lightning counts the step: global_step, max_steps, checkpoints
         return cost
