@@ -2,7 +2,7 @@
 
 from xor_lightning.backprop_classifier import XORBackpropClassifier
 from xor_lightning.base import XORModule
-from xor_lightning.callbacks import NotebookReport
+from xor_lightning.callbacks import NotebookReport, StopOnInterrupt
 from xor_lightning.classifier import XORClassifier
 from xor_lightning.data import XORDataModule, xor_truth_table
 from xor_lightning.network import SigmoidMLP
@@ -10,6 +10,7 @@ from xor_lightning.network import SigmoidMLP
 __all__ = [
     "NotebookReport",
     "SigmoidMLP",
+    "StopOnInterrupt",
     "XORBackpropClassifier",
     "XORClassifier",
     "XORDataModule",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from xor_lightning.data import xor_truth_table
 
@@ -54,3 +57,53 @@ class NotebookReport(L.Callback):
         predicted = (hypothesis > 0.5).int()
         accuracy = (predicted == Y).float().mean().item()
         print(f"hypothesis:\n{hypothesis.cpu()}\npredicted:\n{predicted.cpu()}\naccuracy: {accuracy}", flush=True)
+
+
+class StopOnInterrupt(L.Callback):
+    """Ctrl-C stops training between two steps, never inside an update.
+
+    Python raises KeyboardInterrupt wherever the signal lands, possibly halfway through the SGD
+    update, and the checkpoint written on the way out would then mix two steps. This callback turns
+    the first Ctrl-C into a flag that is checked after each completed step; Lightning's interrupt
+    handling then writes last.ckpt (ModelCheckpoint's save_on_exception) and exits. A second Ctrl-C
+    interrupts at once. SIGTERM needs no flag: Lightning already stops at a step boundary.
+    """
+
+    def __init__(self) -> None:
+        self._requested = False
+        self._previous: Any = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._requested = False
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._request_stop)
+        except ValueError:  # not the main thread: leave Ctrl-C to Python
+            self._previous = None
+
+    def _request_stop(self, signum: int, frame: Any) -> None:
+        if self._requested:
+            raise KeyboardInterrupt
+        self._requested = True
+        print("interrupt: stopping after the current step (Ctrl-C again to stop now)", file=sys.stderr, flush=True)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self._requested:
+            self._restore()
+            print(f"interrupted after step {trainer.global_step - 1}; resume with --ckpt_path last", file=sys.stderr)
+            raise KeyboardInterrupt
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._restore()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._restore()
+        if isinstance(exception, SIGTERMException):
+            step = trainer.global_step - 1
+            print(f"stopped by SIGTERM after step {step}; resume with --ckpt_path last", file=sys.stderr)
+
+    def _restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None

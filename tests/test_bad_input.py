@@ -1,0 +1,144 @@
+"""Bad input ends in one readable line on stderr, a non-zero exit, and nothing written."""
+
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import REPO, run_cli
+from xor_lightning.cli import main
+
+CONFIG = str(REPO / "configs/xor_nn.yaml")
+
+BAD_INPUTS = {
+    "lr negative": (["fit", "--model.init_args.lr", "-1"], "lr must be in (0, 100]"),
+    "lr zero": (["fit", "--model.init_args.lr", "0"], "lr must be in (0, 100]"),
+    "lr nan": (["fit", "--model.init_args.lr", "nan"], "lr"),
+    "lr inf": (["fit", "--model.init_args.lr", "inf"], "lr"),
+    "lr text": (["fit", "--model.init_args.lr", "abc"], "model.lr: Expected a <class 'float'>. Got value: abc"),
+    "lr absurd": (["fit", "--model.init_args.lr", "1000"], "lr must be in (0, 100]"),
+    "hidden zero": (["fit", "--model.init_args.hidden_sizes", "[0]"], "hidden_sizes must be positive integers"),
+    "hidden negative": (["fit", "--model.init_args.hidden_sizes", "[-2]"], "hidden_sizes must be positive integers"),
+    "hidden text": (["fit", "--model.init_args.hidden_sizes", '["x"]'], "model.hidden_sizes: Expected a <class 'int'>"),
+    "unknown key": (["fit", "-c", CONFIG, "--model.init_args.hiden_sizes", "[2]"], "'hiden_sizes' is not accepted"),
+    "unknown trainer key": (["fit", "--trainer.max_stepz", "3"], "max_stepz"),
+    "missing config": (["fit", "-c", "no/such/config.yaml"], "File does not exist"),
+    "max_steps zero": (["fit", "--trainer.max_steps", "0"], "trainer.max_steps must be a positive number"),
+    "max_steps negative": (["fit", "--trainer.max_steps", "-5"], "trainer.max_steps must be a positive number"),
+    "missing checkpoint": (["test", "--ckpt_path", "nothere.ckpt"], "no such checkpoint file"),
+    "nothing to resume": (["fit", "--ckpt_path", "last"], "no logs/xor/version_*/checkpoints/last.ckpt"),
+}
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["xor-lightning"])  # pytest's own flags are not ours
+
+
+def run_main(args, capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def assert_one_line_error(code, err, expected):
+    assert code not in (0, None)
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and expected in last, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS), ids=list(BAD_INPUTS))
+def test_bad_input_is_one_line_nonzero_exit_and_writes_nothing(case, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args, expected = BAD_INPUTS[case]
+    code, err = run_main(args, capsys)
+    assert_one_line_error(code, err, expected)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_yaml_typo_is_reported_by_name(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "typo.yaml").write_text(
+        "model:\n  class_path: xor_lightning.XORClassifier\n  init_args:\n    hiden_sizes: [2]\n"
+    )
+    code, err = run_main(["fit", "-c", "typo.yaml"], capsys)
+    assert_one_line_error(code, err, "hiden_sizes")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["typo.yaml"]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """A real 2-2-1 and a real wide-deep checkpoint, from two short CLI runs."""
+    cwd = tmp_path_factory.mktemp("ckpts")
+    for config in ("xor_nn", "xor_nn_wide_deep"):
+        result = run_cli("fit", "-c", str(REPO / f"configs/{config}.yaml"), "--trainer.max_steps=5", cwd=cwd)
+        assert result.returncode == 0, result.stderr
+    return {c: cwd / f"logs/{c}/version_0/checkpoints/last.ckpt" for c in ("xor_nn", "xor_nn_wide_deep")}
+
+
+class Payload:
+    """Unpickling this runs `Path(marker).touch()`: what a malicious checkpoint would do."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def bad_checkpoints(good: Path, tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    text = tmp_path / "notes.ckpt"
+    text.write_text("not a checkpoint\n")
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {"weight": torch.zeros(2)}}, foreign)
+    return {
+        "truncated": (truncated, "not a loadable checkpoint"),
+        "not a checkpoint": (text, "not a loadable checkpoint"),
+        "foreign": (foreign, "not a checkpoint written by xor_lightning"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["truncated", "not a checkpoint", "foreign"])
+@pytest.mark.parametrize("subcommand", ["test", "fit"])
+def test_unusable_checkpoint_is_refused_in_one_line(kind, subcommand, checkpoints, tmp_path, monkeypatch, capsys):
+    path, expected = bad_checkpoints(checkpoints["xor_nn"], tmp_path)[kind]
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.iterdir())
+    code, err = run_main([subcommand, "--ckpt_path", str(path)], capsys)
+    assert_one_line_error(code, err, expected)
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_checkpoint_of_another_architecture_names_the_mismatch(checkpoints, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["test", "-c", str(REPO / "configs/xor_nn_wide_deep.yaml"), "--ckpt_path", str(checkpoints["xor_nn"])]
+    code, err = run_main(args, capsys)
+    assert_one_line_error(code, err, "holds XORClassifier with hidden_sizes [2]")
+    assert "asks for XORClassifier with hidden_sizes [10, 10, 10]" in err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_checkpoint_without_a_config_brings_its_own_architecture(checkpoints, tmp_path):
+    result = run_cli("test", "--ckpt_path", str(checkpoints["xor_nn_wide_deep"]), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "test_acc" in result.stdout
+
+
+@pytest.mark.parametrize("subcommand", ["test", "fit"])
+def test_pickle_payload_in_a_checkpoint_never_runs(subcommand, checkpoints, tmp_path):
+    marker = tmp_path / "payload-ran"
+    evil = torch.load(checkpoints["xor_nn"], weights_only=True)
+    evil["hyper_parameters"]["note"] = Payload(str(marker))
+    evil_path = tmp_path / "evil.ckpt"
+    torch.save(evil, evil_path, pickle_protocol=pickle.DEFAULT_PROTOCOL)
+    result = run_cli(subcommand, "--ckpt_path", str(evil_path), cwd=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --ckpt_path")
+    assert "not a loadable checkpoint" in result.stderr
+    assert not marker.exists()
+    assert not (tmp_path / "logs").exists()
