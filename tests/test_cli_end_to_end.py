@@ -82,3 +82,15 @@ def test_rerunning_fit_in_the_same_folder_starts_a_new_version(fitted):
     assert result.returncode == 0, result.stderr
     versions = sorted(p.name for p in (cwd / "logs/xor_nn").iterdir())
     assert len(versions) >= 2 and (cwd / "logs/xor_nn/version_0/checkpoints/last.ckpt").exists()
+
+
+def test_shipped_config_turns_inspection_on(fitted):
+    cwd, _ = fitted
+    run = cwd / "logs/xor_nn/version_0"
+    tags = scalars(run)
+    assert [s for s, _ in tags["grad_norm/layer1.weight"]] == [0, 100, 200, 300]
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    assert [e.step for e in acc.Images("decision_boundary")] == [0]
+    assert "params/layer1.weight" in acc.Tags()["histograms"]
+    assert (run / "decision_boundary.png").stat().st_size > 1000

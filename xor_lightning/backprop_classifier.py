@@ -43,20 +43,22 @@ class XORBackpropClassifier(XORModule):
             self.register_parameter(f"w{k}", nn.Parameter(w, requires_grad=False))
             self.register_parameter(f"b{k}", nn.Parameter(b, requires_grad=False))
 
-    @property
-    def params(self) -> backprop.Params:
-        n = len(self.hparams.hidden_sizes) + 1
-        return [(getattr(self, f"w{k}"), getattr(self, f"b{k}")) for k in range(1, n + 1)]
-
     def forward(self, x: Tensor) -> Tensor:
-        return backprop.forward(x, self.params)[-1]
+        return backprop.forward(x, self.layer_params())[-1]
 
     def cost(self, hypothesis: Tensor, Y: Tensor) -> Tensor:
         return backprop.bce(hypothesis, Y)
 
+    def layer_params(self) -> backprop.Params:
+        n = len(self.hparams.hidden_sizes) + 1
+        return [(getattr(self, f"w{k}"), getattr(self, f"b{k}")) for k in range(1, n + 1)]
+
+    def activations(self, x: Tensor) -> list[Tensor]:
+        return backprop.forward(x, self.layer_params())[1:]
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         X, Y = batch
-        params = self.params
+        params = self.layer_params()
         activations = backprop.forward(X, params)
         cost = self.cost(activations[-1], Y)
         self.check_finite("cost", cost)

@@ -39,6 +39,14 @@ class XORModule(L.LightningModule):
     def cost(self, hypothesis: Tensor, Y: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def layer_params(self) -> list[tuple[Tensor, Tensor]]:
+        """(weight, bias) of each layer, first layer first: what the inspection callbacks show."""
+        raise NotImplementedError
+
+    def activations(self, x: Tensor) -> list[Tensor]:
+        """Each layer's sigmoid output for the input x, first hidden layer first."""
+        raise NotImplementedError
+
     def check_finite(self, name: str, value: Tensor) -> None:
         """Stop training, naming the step, when `value` holds NaN or inf.
 

@@ -26,6 +26,7 @@ class NotebookReport(L.Callback):
         if every_n_steps < 1:
             raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
         self.every_n_steps = every_n_steps
+        self.last_cost: float | None = None
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -35,13 +36,21 @@ class NotebookReport(L.Callback):
             return
         # Mean over DDP ranks: each rank's cost is the mean over an equal share of the batch.
         cost = trainer.strategy.reduce(outputs["loss"].detach(), reduce_op="mean").item()
+        self.last_cost = cost
         if trainer.is_global_zero:
             print(step, cost, flush=True)
             for logger in trainer.loggers:
                 logger.log_metrics({"train_loss": cost}, step=step)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._print_hypothesis(pl_module)
+        accuracy = self._print_hypothesis(pl_module)
+        # TensorBoard's HParams tab: one row per run, comparable across architectures and lrs.
+        params = {k: v for k, v in pl_module.hparams.items() if not k.startswith("_")}
+        metrics = {"hp/accuracy": accuracy}
+        if self.last_cost is not None:
+            metrics["hp/final_train_loss"] = self.last_cost
+        for logger in trainer.loggers:
+            logger.log_hyperparams(params, metrics)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._print_hypothesis(pl_module)
@@ -50,13 +59,14 @@ class NotebookReport(L.Callback):
         self._print_hypothesis(pl_module)
 
     @rank_zero_only
-    def _print_hypothesis(self, pl_module: L.LightningModule) -> None:
+    def _print_hypothesis(self, pl_module: L.LightningModule) -> float:
         X, Y = (t.to(pl_module.device) for t in xor_truth_table())
         with torch.no_grad():
             hypothesis = pl_module(X)
         predicted = (hypothesis > 0.5).int()
         accuracy = (predicted == Y).float().mean().item()
         print(f"hypothesis:\n{hypothesis.cpu()}\npredicted:\n{predicted.cpu()}\naccuracy: {accuracy}", flush=True)
+        return accuracy
 
 
 class StopOnInterrupt(L.Callback):

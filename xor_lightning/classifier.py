@@ -40,6 +40,12 @@ class XORClassifier(XORModule):
     def cost(self, hypothesis: Tensor, Y: Tensor) -> Tensor:
         return self.criterion(hypothesis, Y)
 
+    def layer_params(self) -> list[tuple[Tensor, Tensor]]:
+        return [(layer.weight, layer.bias) for layer in self.model.layers]
+
+    def activations(self, x: Tensor) -> list[Tensor]:
+        return self.model.activations(x)
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         X, Y = batch
         optimizer = self.optimizers()

@@ -32,6 +32,12 @@ class SigmoidMLP(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in itertools.pairwise(sizes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 2) -> (N, 1)
+        return self.activations(x)[-1]
+
+    def activations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every layer's output, first hidden layer first; the last one is the hypothesis."""
+        outputs = []
         for layer in self.layers:
-            x = torch.sigmoid(layer(x))
-        return x
+            x = torch.sigmoid(layer(x))  # (N, out)
+            outputs.append(x)
+        return outputs
