@@ -17,7 +17,14 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from tests.test_cli_end_to_end import scalars
 from xor_lightning import NotebookReport, XORBackpropClassifier, XORClassifier, XORDataModule
-from xor_lightning.inspection import DecisionBoundary, GradientNorms, ParameterHistograms, render
+from xor_lightning.inspection import (
+    DecisionBoundary,
+    GradientNorms,
+    ParameterHistograms,
+    boundary_image,
+    hypothesis_grid,
+    render,
+)
 
 STEPS, EVERY = 201, 100
 MODULES = {"autograd": XORClassifier, "backprop": XORBackpropClassifier}
@@ -88,12 +95,13 @@ def test_decision_boundary_series_and_png(wide_deep_run):
 def test_decision_boundary_differs_between_untrained_and_trained_net(tiny_trainer):
     L.seed_everything(777, verbose=False)
     model = XORClassifier(hidden_sizes=[2])
-    before = render(model, 32, 0)
+    before = render(model, 32, 0), boundary_image(hypothesis_grid(model, 32))
     trainer, _ = tiny_trainer(3000)
     trainer.fit(model, XORDataModule())
-    after = render(model, 32, 3000)
-    assert before.shape == after.shape and before.dtype == np.uint8
-    assert np.abs(before.astype(int) - after.astype(int)).mean() > 5
+    after = render(model, 32, 3000), boundary_image(hypothesis_grid(model, 32))
+    for untrained, trained in zip(before, after, strict=True):
+        assert untrained.shape == trained.shape and untrained.dtype == np.uint8
+        assert np.abs(untrained.astype(int) - trained.astype(int)).mean() > 5
 
 
 def test_fit_records_hparams_with_final_loss_and_accuracy_and_no_hp_metric(tmp_path):

@@ -29,6 +29,8 @@ class XORBackpropClassifier(XORModule):
             the mean BCE, equal to autograd's. See `xor_lightning.backprop`.
     """
 
+    supports_distributed = False  # DDP would all-reduce nothing: the gradients never touch autograd
+
     def __init__(
         self, hidden_sizes: Sequence[int] = (2,), lr: float = 1.0, gradient_mode: GradientMode = "notebook"
     ) -> None:

@@ -20,6 +20,10 @@ def check_lr(lr: float) -> float:
     return float(lr)
 
 
+class ConfigError(ValueError):
+    """A configuration that cannot work; the CLI reports it as one line."""
+
+
 class NonFiniteError(RuntimeError):
     """Training produced NaN or inf; raised before the update so the weights stay finite."""
 
@@ -30,6 +34,9 @@ class XORModule(L.LightningModule):
     Hyperparameters are saved as plain Python types only, so checkpoints load with
     `torch.load(weights_only=True)` and `hparams.yaml` is plain YAML.
     """
+
+    #: Whether gradients reach every process under DDP (autograd's hooks do; hand gradients don't).
+    supports_distributed = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -46,6 +53,16 @@ class XORModule(L.LightningModule):
     def activations(self, x: Tensor) -> list[Tensor]:
         """Each layer's sigmoid output for the input x, first hidden layer first."""
         raise NotImplementedError
+
+    def check_world_size(self, world_size: int) -> None:
+        if world_size > 1 and not self.supports_distributed:
+            raise ConfigError(
+                f"{type(self).__name__} trains on one process only (its hand gradients are not all-reduced); "
+                f"got {world_size} processes: use --trainer.devices 1 and no ddp strategy"
+            )
+
+    def setup(self, stage: str) -> None:
+        self.check_world_size(self.trainer.world_size)
 
     def check_finite(self, name: str, value: Tensor) -> None:
         """Stop training, naming the step, when `value` holds NaN or inf.

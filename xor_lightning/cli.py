@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from xor_lightning.base import NonFiniteError, XORModule
+from xor_lightning.base import ConfigError, NonFiniteError, XORModule
 from xor_lightning.callbacks import NotebookReport, StopOnInterrupt
 from xor_lightning.classifier import XORClassifier
 from xor_lightning.data import XORDataModule
@@ -37,10 +37,6 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "check_val_every_n_epoch": None,
     "num_sanity_val_steps": 0,
 }
-
-
-class ConfigError(ValueError):
-    """A user's input that cannot work; reported as one line."""
 
 
 class XORLightningCLI(LightningCLI):
@@ -123,6 +119,8 @@ class XORLightningCLI(LightningCLI):
             super().instantiate_classes()
         except ValueError as err:  # the modules' own checks: lr, hidden_sizes, ...
             raise ConfigError(_root_message(err)) from err
+        # Before fit launches any other process or writes anything.
+        self.model.check_world_size(self.trainer.world_size)
 
 
 def _logger_run_dir(config: Namespace) -> Path:
