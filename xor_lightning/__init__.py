@@ -5,6 +5,7 @@ from xor_lightning.base import XORModule
 from xor_lightning.callbacks import NotebookReport, StopOnInterrupt
 from xor_lightning.classifier import XORClassifier
 from xor_lightning.data import XORDataModule, xor_truth_table
+from xor_lightning.ensemble import XOREnsemble
 from xor_lightning.network import SigmoidMLP
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "XORBackpropClassifier",
     "XORClassifier",
     "XORDataModule",
+    "XOREnsemble",
     "XORModule",
     "xor_truth_table",
 ]

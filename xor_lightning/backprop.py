@@ -21,6 +21,7 @@ autograd gives for ``torch.nn.BCELoss()``.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -60,15 +61,25 @@ def bce_backward(Y_pred: Tensor, Y: Tensor, mode: GradientMode) -> Tensor:
     return (Y_pred - Y) / (Y_pred * (1.0 - Y_pred)) / Y.shape[0]  # exact d(mean BCE)/d(Y_pred)
 
 
-def forward(X: Tensor, params: Params) -> list[Tensor]:
-    """Activations [X, a1, ..., Y_pred]; backward needs every one of them."""
+def forward(X: Tensor, params: Params, linear: Callable = linear) -> list[Tensor]:
+    """Activations [X, a1, ..., Y_pred]; backward needs every one of them.
+
+    `linear` (and `linear_backward` below) are the only layout-specific steps: the seed ensemble
+    passes its own, for a trailing copy dimension, and reuses every other formula here.
+    """
     activations = [X]
     for w, b in params:
         activations.append(sigmoid(linear(activations[-1], w, b)))
     return activations
 
 
-def backward(activations: list[Tensor], Y: Tensor, params: Params, mode: GradientMode) -> Params:
+def backward(
+    activations: list[Tensor],
+    Y: Tensor,
+    params: Params,
+    mode: GradientMode,
+    linear_backward: Callable = linear_backward,
+) -> Params:
     """Gradients [(d_w, d_b), ...] in the order of `params`, ready for `p -= lr * grad`."""
     d_a = bce_backward(activations[-1], Y, mode)
     grads: Params = []

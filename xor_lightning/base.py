@@ -54,6 +54,14 @@ class XORModule(L.LightningModule):
         """Each layer's sigmoid output for the input x, first hidden layer first."""
         raise NotImplementedError
 
+    def report(self, X: Tensor, Y: Tensor) -> tuple[str, float]:
+        """What is printed after fit/test/predict, and the accuracy that goes to the HParams tab."""
+        with torch.no_grad():
+            hypothesis = self(X)
+        predicted = (hypothesis > 0.5).int()
+        accuracy = (predicted == Y).float().mean().item()
+        return f"hypothesis:\n{hypothesis.cpu()}\npredicted:\n{predicted.cpu()}\naccuracy: {accuracy}", accuracy
+
     def check_world_size(self, world_size: int) -> None:
         if world_size > 1 and not self.supports_distributed:
             raise ConfigError(

@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -61,11 +60,8 @@ class NotebookReport(L.Callback):
     @rank_zero_only
     def _print_hypothesis(self, pl_module: L.LightningModule) -> float:
         X, Y = (t.to(pl_module.device) for t in xor_truth_table())
-        with torch.no_grad():
-            hypothesis = pl_module(X)
-        predicted = (hypothesis > 0.5).int()
-        accuracy = (predicted == Y).float().mean().item()
-        print(f"hypothesis:\n{hypothesis.cpu()}\npredicted:\n{predicted.cpu()}\naccuracy: {accuracy}", flush=True)
+        text, accuracy = pl_module.report(X, Y)
+        print(text, flush=True)
         return accuracy
 
 
