@@ -10,6 +10,7 @@ matrices against the broadcast layout, per step of forward + backward. Not a tes
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -42,9 +43,9 @@ def per_step_layouts(hidden_sizes: list[int], copies: int, reps: int = 50) -> tu
     sizes = [2, *hidden_sizes, 1]
     X = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=torch.float32)
     bmm_params = [(torch.randn(copies, i, o, requires_grad=True), torch.randn(copies, 1, o, requires_grad=True))
-                  for i, o in zip(sizes[:-1], sizes[1:], strict=True)]  # fmt: skip
+                  for i, o in itertools.pairwise(sizes)]  # fmt: skip
     last_params = [(torch.randn(i, o, copies, requires_grad=True), torch.randn(o, copies, requires_grad=True))
-                   for i, o in zip(sizes[:-1], sizes[1:], strict=True)]  # fmt: skip
+                   for i, o in itertools.pairwise(sizes)]  # fmt: skip
 
     def bmm_step():
         a = X.expand(copies, 4, 2)
