@@ -109,8 +109,14 @@ class XOREnsemble(XORModule):
         return [(getattr(self, f"w{k}"), getattr(self, f"b{k}")) for k in range(1, n + 1)]
 
     def activations(self, x: Tensor) -> list[Tensor]:  # each (N, O, S)
-        a0 = x.unsqueeze(-1).expand(-1, -1, self.hparams.num_copies)  # (N, 2, S)
-        return backprop.forward(a0, self.layer_params(), linear=linear)[1:]
+        a = x.unsqueeze(-1).expand(-1, -1, self.hparams.num_copies)  # (N, 2, S)
+        if self.hparams.gradient != "autograd":
+            return backprop.forward(a, self.layer_params(), linear=linear)[1:]
+        outputs = []
+        for w, b in self.layer_params():  # torch.sigmoid: one autograd node, not the notebook's four
+            a = torch.sigmoid(linear(a, w, b))
+            outputs.append(a)
+        return outputs
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         X, Y = batch
@@ -137,7 +143,7 @@ class XOREnsemble(XORModule):
     def _record_solved(self, step: int, hypothesis: Tensor, costs: Tensor, Y: Tensor) -> None:
         right = ((hypothesis > 0.5) == Y.bool()).all(0)  # (S,)
         first_time = right & (costs < self.hparams.solved_cost) & (self.solved_step < 0)
-        self.solved_step[first_time] = step
+        self.solved_step.masked_fill_(first_time, step)
 
     def study_stats(self) -> dict[str, Tensor]:
         """Per copy, with the current weights: final cost, accuracy, first solved step (-1: never)."""

@@ -16,16 +16,31 @@ import torch
 from xor_lightning.ensemble import PLATEAU_TOLERANCE, XOREnsemble
 from xor_lightning.inspection import _tensorboard
 
-COLUMNS = ["architecture", "copies", "solved (acc 1.0)", "steps to solve p10", "median", "p90", "stuck at 0.693"]
+COLUMNS = [
+    "architecture",
+    "copies",
+    "solved (acc 1.0)",
+    "steps to solve p10",
+    "median",
+    "p90",
+    "stuck at 0.693",
+    "other (local minimum)",
+]
 
 
 def summary_row(name: str, final_cost: torch.Tensor, accuracy: torch.Tensor, solved_step: torch.Tensor) -> list[str]:
     """One table row; the step quantiles are over the copies that solved (all four right, cost < 0.05)."""
     steps = solved_step[solved_step >= 0].float()
     quantiles = torch.quantile(steps, torch.tensor([0.1, 0.5, 0.9])).tolist() if len(steps) else [math.nan] * 3
-    plateau = ((final_cost - math.log(2)).abs() < PLATEAU_TOLERANCE).float().mean().item()
-    solved = (accuracy == 1.0).float().mean().item()
-    return [name, str(len(accuracy)), f"{solved:.1%}", *(f"{q:.0f}" for q in quantiles), f"{plateau:.1%}"]
+    stuck = (final_cost - math.log(2)).abs() < PLATEAU_TOLERANCE
+    solved = accuracy == 1.0
+    other = (~solved & ~stuck).float().mean().item()
+    cells = [f"{q:.0f}" if math.isfinite(q) else "never" for q in quantiles]
+    return [name, str(len(accuracy)), pct(solved), *cells, pct(stuck), f"{other:.1%}"]
+
+
+def pct(mask: torch.Tensor) -> str:
+    return f"{mask.float().mean().item():.1%}"
 
 
 def markdown(rows: list[list[str]]) -> str:
