@@ -94,3 +94,14 @@ def test_shipped_config_turns_inspection_on(fitted):
     assert [e.step for e in acc.Images("decision_boundary")] == [0]
     assert "params/layer1.weight" in acc.Tags()["histograms"]
     assert (run / "decision_boundary.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("subcommand", ["validate", "predict"])
+def test_validate_and_predict_from_checkpoint(fitted, subcommand):
+    cwd, _ = fitted
+    ckpt = "logs/xor_nn/version_0/checkpoints/last.ckpt"
+    result = run_cli(subcommand, "--ckpt_path", ckpt, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^accuracy: (0\.\d+|1\.0)$", result.stdout, re.M)
+    if subcommand == "validate":
+        assert "val_acc" in result.stdout

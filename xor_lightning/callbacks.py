@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -50,6 +51,10 @@ class NotebookReport(L.Callback):
             metrics["hp/final_train_loss"] = self.last_cost
         for logger in trainer.loggers:
             logger.log_hyperparams(params, metrics)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == TrainerFn.VALIDATING:  # `validate`, not fit's periodic validation
+            self._print_hypothesis(pl_module)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._print_hypothesis(pl_module)
