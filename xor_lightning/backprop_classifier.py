@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from xor_lightning import backprop
 from xor_lightning.backprop import GradientMode
@@ -41,19 +41,13 @@ class XORBackpropClassifier(XORModule):
         self.save_hyperparameters()
         self.hparams.update(hidden_sizes=hidden_sizes, lr=lr)  # plain list and float
         self.automatic_optimization = False
-        for k, (w, b) in enumerate(backprop.init_params(hidden_sizes), start=1):
-            self.register_parameter(f"w{k}", nn.Parameter(w, requires_grad=False))
-            self.register_parameter(f"b{k}", nn.Parameter(b, requires_grad=False))
+        self.register_layer_params(backprop.init_params(hidden_sizes), requires_grad=False)
 
     def forward(self, x: Tensor) -> Tensor:
         return backprop.forward(x, self.layer_params())[-1]
 
     def cost(self, hypothesis: Tensor, Y: Tensor) -> Tensor:
         return backprop.bce(hypothesis, Y)
-
-    def layer_params(self) -> backprop.Params:
-        n = len(self.hparams.hidden_sizes) + 1
-        return [(getattr(self, f"w{k}"), getattr(self, f"b{k}")) for k in range(1, n + 1)]
 
     def activations(self, x: Tensor) -> list[Tensor]:
         return backprop.forward(x, self.layer_params())[1:]

@@ -6,7 +6,7 @@ import math
 
 import lightning as L
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torchmetrics.classification import BinaryAccuracy
 
 MAX_LR = 100.0
@@ -46,9 +46,20 @@ class XORModule(L.LightningModule):
     def cost(self, hypothesis: Tensor, Y: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def register_layer_params(self, params: list[tuple[Tensor, Tensor]], requires_grad: bool) -> None:
+        """Keep [(w, b), ...] as parameters named as the notebook names them: w1, b1, w2, b2, ..."""
+        for k, (w, b) in enumerate(params, start=1):
+            self.register_parameter(f"w{k}", nn.Parameter(w.contiguous(), requires_grad=requires_grad))
+            self.register_parameter(f"b{k}", nn.Parameter(b.contiguous(), requires_grad=requires_grad))
+
     def layer_params(self) -> list[tuple[Tensor, Tensor]]:
-        """(weight, bias) of each layer, first layer first: what the inspection callbacks show."""
-        raise NotImplementedError
+        """(weight, bias) of each layer, first layer first: what the inspection callbacks show.
+
+        This reads the parameters `register_layer_params` made; a module holding its layers
+        otherwise (XORClassifier's nn.Linear) overrides it.
+        """
+        n = len(self.hparams.hidden_sizes) + 1
+        return [(getattr(self, f"w{k}"), getattr(self, f"b{k}")) for k in range(1, n + 1)]
 
     def activations(self, x: Tensor) -> list[Tensor]:
         """Each layer's sigmoid output for the input x, first hidden layer first."""

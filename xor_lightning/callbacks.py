@@ -14,6 +14,13 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from xor_lightning.data import xor_truth_table
 
 
+def check_interval(every_n_steps: int) -> int:
+    """A callback's `every_n_steps`, or a ValueError saying what is wrong with it."""
+    if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1:
+        raise ValueError(f"every_n_steps must be a positive integer, got {every_n_steps!r}")
+    return every_n_steps
+
+
 class NotebookReport(L.Callback):
     """Prints `STEP COST` every `every_n_steps` steps and the final hypothesis, like the notebook.
 
@@ -23,9 +30,7 @@ class NotebookReport(L.Callback):
     """
 
     def __init__(self, every_n_steps: int = 100) -> None:
-        if every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
-        self.every_n_steps = every_n_steps
+        self.every_n_steps = check_interval(every_n_steps)
         self.last_cost: float | None = None
 
     def on_train_batch_end(

@@ -16,16 +16,11 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from xor_lightning.callbacks import check_interval
 from xor_lightning.data import xor_truth_table
 
 
-def _check_interval(every_n_steps: int) -> int:
-    if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1:
-        raise ValueError(f"every_n_steps must be a positive integer, got {every_n_steps!r}")
-    return every_n_steps
-
-
-def _tensorboard(trainer: L.Trainer) -> Any | None:
+def tensorboard_writer(trainer: L.Trainer) -> Any | None:
     """The SummaryWriter of the first TensorBoard logger, or None."""
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
@@ -49,7 +44,7 @@ class GradientNorms(L.Callback):
     """
 
     def __init__(self, every_n_steps: int = 100) -> None:
-        self.every_n_steps = _check_interval(every_n_steps)
+        self.every_n_steps = check_interval(every_n_steps)
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: torch.optim.Optimizer
@@ -70,13 +65,13 @@ class ParameterHistograms(L.Callback):
     """Histograms of each layer's weights and biases, and of its activations on the four inputs."""
 
     def __init__(self, every_n_steps: int = 500) -> None:
-        self.every_n_steps = _check_interval(every_n_steps)
+        self.every_n_steps = check_interval(every_n_steps)
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         step = trainer.global_step  # the weights that step `step` starts from
-        writer = _tensorboard(trainer)
+        writer = tensorboard_writer(trainer)
         if step % self.every_n_steps or writer is None or not trainer.is_global_zero:
             return
         for name, tensor in _layer_names(pl_module):
@@ -96,7 +91,7 @@ class DecisionBoundary(L.Callback):
     """
 
     def __init__(self, every_n_steps: int = 1000, resolution: int = 64) -> None:
-        self.every_n_steps = _check_interval(every_n_steps)
+        self.every_n_steps = check_interval(every_n_steps)
         if resolution < 2:
             raise ValueError(f"resolution must be at least 2, got {resolution}")
         self.resolution = resolution
@@ -105,7 +100,7 @@ class DecisionBoundary(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         step = trainer.global_step
-        writer = _tensorboard(trainer)
+        writer = tensorboard_writer(trainer)
         if step % self.every_n_steps or writer is None or not trainer.is_global_zero:
             return
         image = boundary_image(hypothesis_grid(pl_module, self.resolution))

@@ -13,8 +13,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from xor_lightning.ensemble import PLATEAU_TOLERANCE, XOREnsemble
-from xor_lightning.inspection import _tensorboard
+from xor_lightning.ensemble import XOREnsemble, stuck_on_plateau
+from xor_lightning.inspection import tensorboard_writer
 
 COLUMNS = [
     "architecture",
@@ -32,7 +32,7 @@ def summary_row(name: str, final_cost: torch.Tensor, accuracy: torch.Tensor, sol
     """One table row; the step quantiles are over the copies that solved (all four right, cost < 0.05)."""
     steps = solved_step[solved_step >= 0].float()
     quantiles = torch.quantile(steps, torch.tensor([0.1, 0.5, 0.9])).tolist() if len(steps) else [math.nan] * 3
-    stuck = (final_cost - math.log(2)).abs() < PLATEAU_TOLERANCE
+    stuck = stuck_on_plateau(final_cost)
     solved = accuracy == 1.0
     other = (~solved & ~stuck).float().mean().item()
     cells = [f"{q:.0f}" if math.isfinite(q) else "never" for q in quantiles]
@@ -102,7 +102,7 @@ class StudyReport(L.Callback):
             for k, (cost, acc, step) in enumerate(zip(*(stats[c].tolist() for c in stats), strict=True)):
                 writer.writerow([k, first + k, f"{cost:.9g}", acc, step])
         plot({name: fraction_solved_curve(stats["solved_step"], trainer.global_step)}, run / "fraction_solved.png")
-        tensorboard = _tensorboard(trainer)
+        tensorboard = tensorboard_writer(trainer)
         if tensorboard is not None:
             tensorboard.add_histogram("study/final_cost", stats["final_cost"], trainer.global_step)
             solved = stats["solved_step"][stats["solved_step"] >= 0]
