@@ -1,27 +1,19 @@
-"""What every XOR LightningModule shares: evaluation on the truth table, SGD, input checks."""
+"""What every XOR LightningModule shares: evaluation on the truth table, SGD, the report, input checks."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor, nn
 from torchmetrics.classification import BinaryAccuracy
 
-MAX_LR = 100.0
-
-
-def check_lr(lr: float) -> float:
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr):
-        raise ValueError(f"lr must be a finite number, got {lr!r}")
-    if not 0 < lr <= MAX_LR:
-        raise ValueError(f"lr must be in (0, {MAX_LR:g}], got {lr!r}")
-    return float(lr)
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot work; the CLI reports it as one line."""
+from xor_lightning.callbacks import NotebookReport
+from xor_lightning.checks import ConfigError, parameter_count
+from xor_lightning.data import XOR_SAMPLES
 
 
 class NonFiniteError(RuntimeError):
@@ -29,21 +21,49 @@ class NonFiniteError(RuntimeError):
 
 
 class XORModule(L.LightningModule):
-    """Base class: subclasses define `forward` (X -> hypothesis), `cost` and `training_step`.
+    """Base class: subclasses define `forward` (X -> hypothesis), `cost`, `activations` and `training_step`.
 
     Hyperparameters are saved as plain Python types only, so checkpoints load with
     `torch.load(weights_only=True)` and `hparams.yaml` is plain YAML.
     """
 
-    #: Whether gradients reach every process under DDP (autograd's hooks do; hand gradients don't).
-    supports_distributed = True
+    #: Why this module cannot train on several processes (None: it can, autograd all-reduces its gradients).
+    single_process_reason: str | None = None
 
     def __init__(self) -> None:
         super().__init__()
         self.val_acc = BinaryAccuracy()
         self.test_acc = BinaryAccuracy()
 
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: str | Path, **kwargs: Any) -> XORModule:  # type: ignore[override]
+        """Like Lightning's, after `xor_lightning.checkpoints.read_checkpoint` has checked the whole file.
+
+        `XORModule.load_from_checkpoint` returns whichever module the checkpoint holds; a subclass refuses
+        another module's checkpoint and names the class to use.
+        """
+        from xor_lightning.checkpoints import read_checkpoint
+
+        checkpoint = read_checkpoint(checkpoint_path)
+        if cls is not XORModule and checkpoint.cls is not cls:
+            raise ConfigError(
+                f"{checkpoint_path} holds a {checkpoint.cls.__name__}, not a {cls.__name__}: "
+                f"load it with {checkpoint.cls.__name__}.load_from_checkpoint (or XORModule.load_from_checkpoint)"
+            )
+        kwargs.setdefault("weights_only", True)
+        return super(XORModule, checkpoint.cls).load_from_checkpoint(checkpoint_path, **kwargs)
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        # The notebook's output with a plain Trainer too; a NotebookReport the Trainer already has wins.
+        if any(isinstance(c, NotebookReport) for c in self.trainer.callbacks):
+            return []
+        return [NotebookReport()]
+
     def cost(self, hypothesis: Tensor, Y: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def activations(self, x: Tensor) -> list[Tensor]:
+        """Each layer's sigmoid output for the input x, first hidden layer first."""
         raise NotImplementedError
 
     def register_layer_params(self, params: list[tuple[Tensor, Tensor]], requires_grad: bool) -> None:
@@ -61,23 +81,39 @@ class XORModule(L.LightningModule):
         n = len(self.hparams.hidden_sizes) + 1
         return [(getattr(self, f"w{k}"), getattr(self, f"b{k}")) for k in range(1, n + 1)]
 
-    def activations(self, x: Tensor) -> list[Tensor]:
-        """Each layer's sigmoid output for the input x, first hidden layer first."""
-        raise NotImplementedError
+    def hparams_for_tensorboard(self) -> dict[str, Any]:
+        """One HParams row: every run has the same columns, so runs of any architecture compare."""
+        sizes = list(self.hparams.hidden_sizes)
+        params = {k: v for k, v in self.hparams.items() if not k.startswith("_")}
+        params.update(
+            model=type(self).__name__,
+            architecture="-".join(str(n) for n in [2, *sizes, 1]),
+            hidden_sizes=str(sizes),
+            hidden_layers=len(sizes),
+            parameters=parameter_count(sizes),
+        )
+        return {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in params.items()}
 
-    def report(self, X: Tensor, Y: Tensor) -> tuple[str, float]:
-        """What is printed after fit/test/predict, and the accuracy that goes to the HParams tab."""
+    def report(self, X: Tensor, Y: Tensor) -> tuple[str, dict[str, float]]:
+        """The text printed after fit/validate/test/predict, and the metrics for the HParams tab."""
         with torch.no_grad():
             hypothesis = self(X)
         predicted = (hypothesis > 0.5).int()
         accuracy = (predicted == Y).float().mean().item()
-        return f"hypothesis:\n{hypothesis.cpu()}\npredicted:\n{predicted.cpu()}\naccuracy: {accuracy}", accuracy
+        text = f"hypothesis:\n{hypothesis.cpu()}\npredicted:\n{predicted.cpu()}\naccuracy: {accuracy}"
+        return text, {"hp/accuracy": accuracy}
 
     def check_world_size(self, world_size: int) -> None:
-        if world_size > 1 and not self.supports_distributed:
+        """Refuse, before any process starts, a number of processes this module cannot train on."""
+        if world_size > 1 and self.single_process_reason:
             raise ConfigError(
-                f"{type(self).__name__} trains on one process only (its hand gradients are not all-reduced); "
-                f"got {world_size} processes: use --trainer.devices 1 and no ddp strategy"
+                f"{type(self).__name__} trains on one process only ({self.single_process_reason}); got "
+                f"{world_size} processes: use --trainer.devices 1 and no ddp strategy"
+            )
+        if XOR_SAMPLES % world_size:
+            raise ConfigError(
+                f"{world_size} processes cannot share the {XOR_SAMPLES} XOR samples equally "
+                "(the cost would weight them unequally): use 1, 2 or 4 processes in all"
             )
 
     def setup(self, stage: str) -> None:
@@ -86,9 +122,9 @@ class XORModule(L.LightningModule):
     def check_finite(self, name: str, value: Tensor) -> None:
         """Stop training, naming the step, when `value` holds NaN or inf.
 
-        Checked once per step on the cost (one scalar, a few microseconds). A non-finite gradient with
-        a finite cost can only come from overflow; it makes the weights non-finite, so the next step's
-        cost catches it, and the message then says which update broke the weights.
+        Checked once per step on one small tensor (a few microseconds). A non-finite gradient with a
+        finite cost can only come from overflow; it makes the weights non-finite, so the next step's
+        check catches it, and the message then says which update broke the weights.
         """
         if math.isfinite(value.sum().item()):  # one sync; NaN/inf survive the sum (values are bounded)
             return
@@ -112,8 +148,11 @@ class XORModule(L.LightningModule):
         X, Y = batch
         hypothesis = self(X)
         accuracy(hypothesis, Y.int())
-        self.log(f"{stage}_loss", self.cost(hypothesis, Y))
+        self.log(f"{stage}_loss", self.cost(hypothesis, Y), sync_dist=True)
         self.log(f"{stage}_acc", accuracy)
+        # Lightning's documented override of the logging step: the number of updates behind these
+        # weights, so val_loss at step 1000 sits beside train_loss at step 1000, also after a resume.
+        self.log("step", float(self.global_step))
         return hypothesis
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

@@ -1,4 +1,4 @@
-"""Console output in the notebook's format, and the train loss that goes with it to the loggers."""
+"""Console output in the notebook's format, the metrics that go with it to the loggers, and Ctrl-C."""
 
 from __future__ import annotations
 
@@ -7,58 +7,46 @@ import sys
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch.utils.tensorboard.summary import hparams as hparams_summary
 
+from xor_lightning.checks import check_positive_int
 from xor_lightning.data import xor_truth_table
-
-
-def check_interval(every_n_steps: int) -> int:
-    """A callback's `every_n_steps`, or a ValueError saying what is wrong with it."""
-    if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1:
-        raise ValueError(f"every_n_steps must be a positive integer, got {every_n_steps!r}")
-    return every_n_steps
 
 
 class NotebookReport(L.Callback):
     """Prints `STEP COST` every `every_n_steps` steps and the final hypothesis, like the notebook.
 
-    The line for step s carries the cost computed *before* update s (as the notebook prints it), and
-    the same value goes to every logger as `train_loss` at step s. Only those steps pay for the
-    `.item()` and the logging; `self.log` on every step would cost more than the step itself.
+    The line for step s carries the cost computed *before* update s (as the notebook prints it); the
+    same value goes to the loggers as `train_loss` at step s and to `trainer.callback_metrics`. Only
+    those steps pay for the `.item()` and the logging: logging every step would cost more than the step.
     """
 
     def __init__(self, every_n_steps: int = 100) -> None:
-        self.every_n_steps = check_interval(every_n_steps)
+        self.every_n_steps = check_positive_int("every_n_steps", every_n_steps)
         self.last_cost: float | None = None
+        self._last_step = -1
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         step = trainer.global_step - 1  # global_step already counts this batch's update
-        if step % self.every_n_steps:
+        if step % self.every_n_steps or step == self._last_step:  # accumulating batches: one line a step
             return
+        self._last_step = step
         # Mean over DDP ranks: each rank's cost is the mean over an equal share of the batch.
-        cost = trainer.strategy.reduce(outputs["loss"].detach(), reduce_op="mean").item()
-        self.last_cost = cost
+        cost = trainer.strategy.reduce(outputs["loss"].detach(), reduce_op="mean")
+        pl_module.log("train_loss", cost, logger=False)
+        self.last_cost = cost.item()
         if trainer.is_global_zero:
-            print(step, cost, flush=True)
+            print(step, self.last_cost, flush=True)
             for logger in trainer.loggers:
-                logger.log_metrics({"train_loss": cost}, step=step)
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        accuracy = self._print_hypothesis(pl_module)
-        # TensorBoard's HParams tab: one row per run, comparable across architectures and lrs.
-        params = {k: v for k, v in pl_module.hparams.items() if not k.startswith("_")}
-        metrics = {"hp/accuracy": accuracy}
-        if self.last_cost is not None:
-            metrics["hp/final_train_loss"] = self.last_cost
-        for logger in trainer.loggers:
-            logger.log_hyperparams(params, metrics)
+                logger.log_metrics({"train_loss": self.last_cost}, step=step)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.state.fn == TrainerFn.VALIDATING:  # `validate`, not fit's periodic validation
+        if trainer.validating:  # `validate`, not fit's periodic validation
             self._print_hypothesis(pl_module)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -67,59 +55,82 @@ class NotebookReport(L.Callback):
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._print_hypothesis(pl_module)
 
-    @rank_zero_only
-    def _print_hypothesis(self, pl_module: L.LightningModule) -> float:
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = self._print_hypothesis(pl_module)
+        if self.last_cost is not None:
+            metrics["hp/final_train_loss"] = self.last_cost
+        if trainer.is_global_zero:
+            log_hparams(trainer, pl_module, metrics)
+
+    def _print_hypothesis(self, pl_module: L.LightningModule) -> dict[str, float]:
         X, Y = (t.to(pl_module.device) for t in xor_truth_table())
-        text, accuracy = pl_module.report(X, Y)
-        print(text, flush=True)
-        return accuracy
+        text, metrics = pl_module.report(X, Y)
+        if pl_module.trainer.is_global_zero:
+            print(text, flush=True)
+        return metrics
+
+
+def log_hparams(trainer: L.Trainer, pl_module: L.LightningModule, metrics: dict[str, float]) -> None:
+    """One HParams row per run, comparable across architectures and learning rates.
+
+    TensorBoard takes the columns from one run's experiment summary when any run has one, so only
+    the per-run session records are written: TensorBoard then builds the columns from all runs.
+    """
+    params = pl_module.hparams_for_tensorboard()
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            _, session_start, session_end = hparams_summary(params, metrics)
+            writer = logger.experiment.file_writer
+            writer.add_summary(session_start)
+            writer.add_summary(session_end)
+        logger.log_metrics(metrics, step=trainer.global_step)
 
 
 class StopOnInterrupt(L.Callback):
     """Ctrl-C stops training between two steps, never inside an update.
 
     Python raises KeyboardInterrupt wherever the signal lands, possibly halfway through the SGD
-    update, and the checkpoint written on the way out would then mix two steps. This callback turns
-    the first Ctrl-C into a flag that is checked after each completed step; Lightning's interrupt
-    handling then writes last.ckpt (ModelCheckpoint's save_on_exception) and exits. A second Ctrl-C
-    interrupts at once. SIGTERM needs no flag: Lightning already stops at a step boundary.
+    update. This callback turns the first Ctrl-C into `trainer.should_stop`, which Lightning checks
+    after each completed step; training then ends as at `max_steps` (last.ckpt holds the last
+    completed step) and the CLI exits with code 1. A second Ctrl-C interrupts at once. SIGTERM needs
+    no flag: Lightning already stops at a step boundary.
     """
 
     def __init__(self) -> None:
-        self._requested = False
+        self.interrupted = False
         self._previous: Any = None
+        self._trainer: L.Trainer | None = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._requested = False
+        self.interrupted, self._trainer = False, trainer
         try:
             self._previous = signal.signal(signal.SIGINT, self._request_stop)
         except ValueError:  # not the main thread: leave Ctrl-C to Python
             self._previous = None
 
     def _request_stop(self, signum: int, frame: Any) -> None:
-        if self._requested:
+        if self.interrupted or self._trainer is None:
             raise KeyboardInterrupt
-        self._requested = True
+        self.interrupted = True
+        self._trainer.should_stop = True
         print("interrupt: stopping after the current step (Ctrl-C again to stop now)", file=sys.stderr, flush=True)
-
-    def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
-        if self._requested:
-            self._restore()
-            print(f"interrupted after step {trainer.global_step - 1}; resume with --ckpt_path last", file=sys.stderr)
-            raise KeyboardInterrupt
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._restore()
+        if self.interrupted:
+            self._say(f"interrupted after step {trainer.global_step - 1}; resume with --ckpt_path last")
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         self._restore()
         if isinstance(exception, SIGTERMException):
-            step = trainer.global_step - 1
-            print(f"stopped by SIGTERM after step {step}; resume with --ckpt_path last", file=sys.stderr)
+            self._say(f"stopped by SIGTERM after step {trainer.global_step - 1}; resume with --ckpt_path last")
+
+    @rank_zero_only
+    def _say(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
 
     def _restore(self) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
+        self._trainer = None

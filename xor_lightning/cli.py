@@ -1,71 +1,99 @@
 """`python -m xor_lightning fit|validate|test|predict`: LightningCLI with the lesson's defaults.
 
-Bad input (a wrong value, an unknown key, a missing file, a checkpoint that does not fit) ends in
-one line on stderr and a non-zero exit, before any folder or file is written.
+Bad input (a wrong value, an unknown key, a missing or oversized file, a checkpoint that does not
+fit) ends in one line on stderr and exit code 2, before any folder or file is written: everything
+the user gave is checked before the Trainer exists, and Lightning's own start-up messages are held
+back until the run is known to be able to start.
 """
 
 from __future__ import annotations
 
-import inspect
+import gc
+import logging
+import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from jsonargparse import ArgumentError, Namespace
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from xor_lightning.base import ConfigError, NonFiniteError, XORModule
+from xor_lightning.base import NonFiniteError, XORModule
 from xor_lightning.callbacks import NotebookReport, StopOnInterrupt
-from xor_lightning.classifier import XORClassifier
+from xor_lightning.checkpoints import TRAINING_ONLY, Checkpoint, model_classes, read_checkpoint
+from xor_lightning.checks import ConfigError
 from xor_lightning.data import XORDataModule
+from xor_lightning.inputs import check_arguments
+from xor_lightning.logs import HeldLogs
 
 # What every experiment shares; a config file holds only what makes it different.
 TRAINER_DEFAULTS: dict[str, Any] = {
     "max_steps": 10001,
     "logger": {
         "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-        "init_args": {"save_dir": "logs", "name": "xor", "default_hp_metric": False},
+        "init_args": {"save_dir": "logs", "name": "xor", "default_hp_metric": False, "log_graph": True},
     },
     # The STEP COST lines are the progress report: a bar would cost ~350 us a step and garble them.
     "enable_progress_bar": False,
-    # Training streams one endless epoch, so validation runs every N steps, not per epoch.
-    "val_check_interval": 1000,
-    "check_val_every_n_epoch": None,
     "num_sanity_val_steps": 0,
 }
+EVALUATE = ("validate", "test", "predict")
+MAX_SEED = 2**32 - 1
+log = logging.getLogger("xor_lightning.cli")
+
+
+class SaveFitConfig(SaveConfigCallback):
+    """config.yaml describes how a run was trained: `test` from its checkpoint leaves it as it is."""
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if stage == "fit":
+            super().setup(trainer, pl_module, stage)
 
 
 class XORLightningCLI(LightningCLI):
     def __init__(self, args: Any = None, run: bool = True) -> None:
-        super().__init__(
-            XORModule,
-            XORDataModule,
-            subclass_mode_model=True,
-            seed_everything_default=777,
-            trainer_defaults=TRAINER_DEFAULTS,
-            # Resuming a run writes its config.yaml again, into the same folder.
-            save_config_kwargs={"overwrite": True},
-            auto_configure_optimizers=False,
-            args=args,
-            run=run,
-        )
+        self.held_logs = HeldLogs()
+        try:
+            super().__init__(
+                XORModule,
+                XORDataModule,
+                subclass_mode_model=True,
+                seed_everything_default=777,
+                trainer_defaults=TRAINER_DEFAULTS,
+                save_config_callback=SaveFitConfig,
+                save_config_kwargs={"overwrite": True},  # resuming a run writes its config.yaml again
+                auto_configure_optimizers=False,
+                args=args,
+                run=run,
+            )
+        finally:
+            self.held_logs.release(emit=False)  # only if still held: an error came first
 
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
         kwargs.setdefault("exit_on_error", False)  # raise, so main() can print one line
         return super().init_parser(**kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--num_threads",
+            type=int,
+            default=1,
+            help="torch CPU threads; these tensors are too small to split, and a busy machine makes 2 threads "
+            "4-7x slower than 1 (0: torch's default)",
+        )
         parser.set_defaults({"model": {"class_path": "xor_lightning.XORClassifier"}})
         # Always-on callbacks, configurable as --report.*, --checkpoint.*
         parser.add_lightning_class_args(NotebookReport, "report")
         parser.add_lightning_class_args(StopOnInterrupt, "interrupt")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        # last.ckpt is written when training stops (max_steps, Ctrl-C, SIGTERM, an error), not after
-        # the last validation, which would leave the final steps out.
+        # last.ckpt is written at each epoch's end and when training stops (max_steps, Ctrl-C, SIGTERM,
+        # an error), so the final steps are never left out.
         parser.set_defaults(
             {
                 "checkpoint.save_last": True,
@@ -75,6 +103,8 @@ class XORLightningCLI(LightningCLI):
         )
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        raw = list(sys.argv[1:] if args is None else args) if not isinstance(args, (dict, Namespace)) else []
+        self.explicit_model = check_arguments(raw)
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         if subcommand is None:
@@ -82,81 +112,157 @@ class XORLightningCLI(LightningCLI):
         config = self.config[subcommand]
         if config.get("weights_only") is None:
             config.weights_only = True  # checkpoints never run pickled code, whatever torch's default
-        if subcommand == "fit":
-            max_steps = config.trainer.max_steps
-            if max_steps is None or max_steps < 1:
-                raise ConfigError(f"trainer.max_steps must be a positive number of steps, got {max_steps}")
+        check_config(subcommand, config)
         if config.get("ckpt_path") is not None:
-            config.ckpt_path = self._check_checkpoint(subcommand, config)
+            self._use_checkpoint(subcommand, config)
+        elif subcommand in EVALUATE:
+            log.warning(
+                f"note: no --ckpt_path, so {subcommand} sees an untrained network; pass --ckpt_path last "
+                "(the newest run of this config) or a checkpoint file"
+            )
+            _no_logger(config)
+        check_writable(config)
 
-    def _check_checkpoint(self, subcommand: str, config: Namespace) -> str:
-        """Resolve `last`, load the file safely, and refuse one that does not fit the config."""
-        ckpt_path = str(config.ckpt_path)
-        run_dir = _logger_run_dir(config)
-        if ckpt_path == "last" and subcommand == "fit":
+    def _use_checkpoint(self, subcommand: str, config: Namespace) -> None:
+        """Resolve `last`, check the whole file, compare it with what the user asked for."""
+        path = str(config.ckpt_path)
+        if path == "last":
+            run_dir = logger_run_dir(config)
             found = sorted(run_dir.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
             if not found:
-                raise ConfigError(f"--ckpt_path last: no {run_dir}/version_*/checkpoints/last.ckpt to resume")
-            ckpt_path = str(found[-1])
-        path = Path(ckpt_path)
-        if not path.is_file():
-            raise ConfigError(f"--ckpt_path {ckpt_path}: no such checkpoint file")
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # truncated, not a checkpoint, or a pickle payload: never executed
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ConfigError(f"--ckpt_path {ckpt_path}: not a loadable checkpoint ({reason[:160]})") from err
-        hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-        if not isinstance(hparams, dict) or "state_dict" not in checkpoint or "_class_path" not in hparams:
-            raise ConfigError(f"--ckpt_path {ckpt_path}: not a checkpoint written by xor_lightning")
-        _check_same_architecture(ckpt_path, hparams, config.model)
-        if subcommand == "fit":
-            _continue_in_run_folder(config, path, run_dir)
-        return ckpt_path
+                raise ConfigError(f"--ckpt_path last: no {run_dir}/version_*/checkpoints/last.ckpt")
+            path = str(found[-1])
+        checkpoint = read_checkpoint(path, resume=subcommand == "fit")
+        self._compare(subcommand, config, checkpoint)
+        config.ckpt_path = path
+        log_into_run_folder(subcommand, config, checkpoint)
+
+    def _compare(self, subcommand: str, config: Namespace, checkpoint: Checkpoint) -> None:
+        """What the user named explicitly must match the checkpoint; unnamed values come from it."""
+        named_class, keys = self.explicit_model["class_path"], set(self.explicit_model["keys"])
+        if not named_class and not keys:
+            log.info(f"model from the checkpoint: {checkpoint.describe()}")
+            return
+        ours = model_classes().get(str(config.model.class_path))
+        theirs = checkpoint.cls
+        if subcommand in EVALUATE:
+            keys -= TRAINING_ONLY  # they change how it would train, not what the weights mean
+        if named_class and ours is not theirs:
+            asked = ours.__name__ if ours else str(config.model.class_path)
+            raise ConfigError(
+                f"--ckpt_path {checkpoint.path} holds a {theirs.__name__}, but the config asks for {asked}"
+            )
+        init = config.model.get("init_args") or Namespace()
+        differ = [
+            k for k in sorted(keys) if k not in checkpoint.hparams or _plain(init.get(k)) != checkpoint.hparams[k]
+        ]
+        if differ:
+            held = ", ".join(f"{k} {checkpoint.hparams.get(k, '(none)')}" for k in differ)
+            asked = ", ".join(f"{k} {_plain(init.get(k))}" for k in differ)
+            why = "; a resumed run keeps its hyperparameters" if subcommand == "fit" else ""
+            raise ConfigError(
+                f"--ckpt_path {checkpoint.path} holds {theirs.__name__} with {held}, "
+                f"but the config asks for {(ours or theirs).__name__} with {asked}{why}"
+            )
+
+    def before_instantiate_classes(self) -> None:
+        threads = self.config[self.config.subcommand].num_threads if self.config.get("subcommand") else 1
+        if threads:
+            torch.set_num_threads(threads)
 
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
-        except ValueError as err:  # the modules' own checks: lr, hidden_sizes, ...
+        except (ValueError, MisconfigurationException) as err:  # the modules' own checks, the Trainer's
             raise ConfigError(_root_message(err)) from err
         # Before fit launches any other process or writes anything.
         self.model.check_world_size(self.trainer.world_size)
+        if not self.model.automatic_optimization:
+            for flag, value, default in (
+                ("gradient_clip_val", self.trainer.gradient_clip_val, None),
+                ("accumulate_grad_batches", self.trainer.accumulate_grad_batches, 1),
+            ):
+                if value not in (default, 0):
+                    raise ConfigError(
+                        f"trainer.{flag}: {type(self.model).__name__} applies its own updates (manual "
+                        "optimization), so Lightning cannot clip or accumulate them; drop the flag"
+                    )
+        self.held_logs.release(emit=True)
 
 
-def _logger_run_dir(config: Namespace) -> Path:
-    init = config.trainer.logger.init_args if isinstance(config.trainer.logger, Namespace) else Namespace()
+def check_config(subcommand: str, config: Namespace) -> None:
+    """Values jsonargparse accepts by type but that cannot work; checked before anything runs."""
+    trainer = config.trainer
+    if subcommand == "fit":
+        max_steps = trainer.max_steps
+        if max_steps is None or max_steps < 1:
+            raise ConfigError(f"trainer.max_steps must be a positive number of steps, got {max_steps}")
+    seed = config.get("seed_everything")
+    if not isinstance(seed, bool) and not (isinstance(seed, int) and 0 <= seed <= MAX_SEED):
+        raise ConfigError(f"seed_everything must be true, false or an integer in [0, {MAX_SEED}], got {seed}")
+    devices = trainer.devices
+    if (isinstance(devices, int) and devices < 1) or devices in ("0", []):
+        raise ConfigError(f"trainer.devices must be at least 1 (or 'auto'), got {devices!r}")
+    interval = trainer.get("val_check_interval")
+    if interval is not None and (interval <= 0 or (isinstance(interval, float) and interval > 1)):
+        raise ConfigError(f"trainer.val_check_interval must be a positive number of steps or in (0, 1], got {interval}")
+    every = trainer.get("check_val_every_n_epoch")
+    if every is not None and every < 1:
+        raise ConfigError(f"trainer.check_val_every_n_epoch must be positive or null, got {every}")
+    if config.num_threads < 0:
+        raise ConfigError(f"num_threads must be 0 (torch's default) or a positive number, got {config.num_threads}")
+
+
+def logger_run_dir(config: Namespace) -> Path:
+    logger = config.trainer.logger
+    init = logger.init_args if isinstance(logger, Namespace) else Namespace()
     return Path(init.get("save_dir") or "logs") / str(init.get("name") or "xor")
 
 
-def _architecture(model: Any) -> tuple[str, list[int]]:
-    if isinstance(model, dict):  # checkpoint hyperparameters
-        return str(model["_class_path"]).rsplit(".", 1)[-1], list(model.get("hidden_sizes", []))
-    init = model.get("init_args") or Namespace()
-    return str(model.class_path).rsplit(".", 1)[-1], list(init.get("hidden_sizes") or [])
-
-
-def _check_same_architecture(ckpt_path: str, hparams: dict, model: Namespace) -> None:
-    """A model the user configured must match the checkpoint; an unconfigured one takes its values."""
-    ours, theirs = _architecture(model), _architecture(hparams)
-    default = ("XORClassifier", list(inspect.signature(XORClassifier).parameters["hidden_sizes"].default))
-    if ours != theirs and ours != default:
-        raise ConfigError(
-            f"--ckpt_path {ckpt_path} holds {theirs[0]} with hidden_sizes {theirs[1]}, "
-            f"but the config asks for {ours[0]} with hidden_sizes {ours[1]}"
-        )
-
-
-def _continue_in_run_folder(config: Namespace, ckpt: Path, run_dir: Path) -> None:
-    """Resuming logs into the checkpoint's own version folder, so TensorBoard's steps continue."""
-    version_dir = ckpt.resolve().parent.parent
+def log_into_run_folder(subcommand: str, config: Namespace, checkpoint: Checkpoint) -> None:
+    """Resuming continues the checkpoint's own version folder, so TensorBoard's steps continue;
+    validate/test/predict log there too (beside the fit), or nowhere if the file lies elsewhere."""
     logger = config.trainer.logger
-    if (
-        isinstance(logger, Namespace)
-        and logger.init_args.get("version") is None
-        and version_dir.parent == run_dir.resolve()
-        and version_dir.name.startswith("version_")
-    ):
+    if not isinstance(logger, Namespace) or logger.init_args.get("version") is not None:
+        return
+    folder = Path(checkpoint.path).parent
+    if checkpoint.dirpath and Path(checkpoint.dirpath).resolve() == folder.resolve():
+        folder = Path(checkpoint.dirpath)  # spelled as when it was saved, so ModelCheckpoint continues it
+    version_dir = folder.parent
+    in_a_run = folder.name == "checkpoints" and version_dir.name.startswith("version_")
+    if in_a_run and {"save_dir", "name"} <= set(vars(logger.init_args)):
+        logger.init_args.save_dir = str(version_dir.parent.parent)
+        logger.init_args.name = version_dir.parent.name
         logger.init_args.version = version_dir.name
+    elif subcommand in EVALUATE:
+        _no_logger(config)
+
+
+def _no_logger(config: Namespace) -> None:
+    config.trainer.logger = False  # evaluating nothing trained makes no run folder
+
+
+def check_writable(config: Namespace) -> None:
+    """The run folder can be created and written, probed without leaving anything behind."""
+    logger = config.trainer.logger
+    if not isinstance(logger, Namespace):
+        return
+    folder = logger_run_dir(config)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"trainer.logger save_dir: {existing} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".xor-probe-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise ConfigError(f"trainer.logger save_dir: cannot write in {existing} ({err.strerror})") from err
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _root_message(err: BaseException) -> str:
@@ -165,8 +271,8 @@ def _root_message(err: BaseException) -> str:
     return str(err)
 
 
-def _one_line(message: str) -> str:
-    """jsonargparse explains a bad value over many lines; keep the key path and the problem."""
+def _one_line(message: str, limit: int = 300) -> str:
+    """jsonargparse explains a bad value over many lines; keep the key path and the problem, briefly."""
     keys = re.findall(r'Parser key "([^"]+)":', message)
     noise = re.compile(
         r'NoneType|^Given value|^Errors:|Problem with given class_path|Union subtypes|^Parser key "[^"]+":$'
@@ -175,18 +281,42 @@ def _one_line(message: str) -> str:
     text = " ".join(ln for ln in lines if not noise.search(ln)) or " ".join(lines)
     text = re.sub(r'Parser key "[^"]+":\s*', "", text)
     path = ".".join(k for k in keys if k not in ("init_args",))
-    return f"{path}: {text}" if path else text
+    text = f"{path}: {text}" if path else text
+    return text if len(text) <= limit else text[: limit - 4] + " ..."
 
 
 def main(args: Any = None) -> None:
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
     try:
-        XORLightningCLI(args=args)
-    except (ArgumentError, ConfigError) as err:
-        print(f"error: {_one_line(str(err))}", file=sys.stderr)
-        sys.exit(2)
+        cli = XORLightningCLI(args=args)
+    except (ArgumentError, ConfigError, MisconfigurationException) as err:
+        _fail(f"error: {_one_line(str(err))}", 2)
     except NonFiniteError as err:
         # The refusal to save NaN weights can replace the error that stopped training: name both.
         chain = [e for e in (err.__context__, err) if isinstance(e, NonFiniteError)]
-        sys.exit("error: " + "; ".join(str(e) for e in chain))
+        _fail("error: " + _one_line("; ".join(str(e) for e in chain), 400), 1)
     except SIGTERMException:
-        sys.exit(143)  # StopOnInterrupt has said where the checkpoint is
+        _fail(None, 143)  # StopOnInterrupt has said where the checkpoint is
+    except OSError as err:  # a full disk, a folder that vanished: the previous last.ckpt is intact
+        where = f"{err.filename}: " if err.filename else ""
+        _fail(f"error: {_one_line(where + str(err.strerror or err))}", 1)
+    except Exception as err:
+        if os.environ.get("XOR_LIGHTNING_TRACEBACK"):
+            raise
+        message = _one_line(f"{type(err).__name__}: {err}")
+        _fail(f"error: {message} (XOR_LIGHTNING_TRACEBACK=1 shows where)", 1)
+    interrupted = any(isinstance(c, StopOnInterrupt) and c.interrupted for c in getattr(cli.trainer, "callbacks", []))
+    gc.freeze()  # nothing left to collect: exiting without a final collection saves ~1 s
+    if interrupted:
+        sys.exit(1)
+
+
+def _fail(message: str | None, code: int) -> None:
+    if message:
+        print(message, file=sys.stderr)
+    sys.exit(code)

@@ -8,6 +8,10 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
+from xor_lightning.checks import check_positive_int
+
+XOR_SAMPLES = 4
+
 
 def xor_truth_table() -> tuple[torch.Tensor, torch.Tensor]:
     """X (4, 2) and Y (4, 1), float32, in the notebook's order."""
@@ -17,15 +21,19 @@ def xor_truth_table() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class FullBatchStream(IterableDataset):
-    """Yields the same full batch forever; training length is set by `max_steps`.
+    """Yields the same full batch `steps` times: one Lightning epoch of `steps` SGD steps.
 
-    One infinite epoch means Lightning pays its per-epoch bookkeeping once, not once per step
-    (an epoch per step measured 1.4x slower). Under DDP each rank streams its own shard, so the
-    ranks together still see the four samples once per step.
+    The notebook's "epoch" is a single step; paying Lightning's per-epoch bookkeeping on every step
+    measured 1.4x slower, so an epoch here is a block of steps, at whose end Lightning validates and
+    writes `last.ckpt`. Under DDP each rank streams its own shard, so the ranks together still see the
+    four samples once per step.
     """
 
-    def __init__(self, X: torch.Tensor, Y: torch.Tensor) -> None:
-        self.X, self.Y = X, Y
+    def __init__(self, X: torch.Tensor, Y: torch.Tensor, steps: int) -> None:
+        self.X, self.Y, self.steps = X, Y, steps
+
+    def __len__(self) -> int:
+        return self.steps
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         X, Y = self.X, self.Y
@@ -33,20 +41,37 @@ class FullBatchStream(IterableDataset):
             rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
             X, Y = X.tensor_split(world)[rank], Y.tensor_split(world)[rank]
         batch = (X, Y)
-        while True:
+        for _ in range(self.steps):
             yield batch
 
 
-class XORDataModule(L.LightningDataModule):
-    """XOR truth table for train (streamed), val, test and predict (one batch of four)."""
+class FullBatchLoader(DataLoader):
+    """The stream's loader, resumable as Lightning asks: every batch is the same, so a run resumed in
+    the middle of an epoch needs no position to continue exactly."""
 
-    def __init__(self) -> None:
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        pass
+
+
+class XORDataModule(L.LightningDataModule):
+    """XOR truth table for train (streamed), val, test and predict (one batch of four).
+
+    Args:
+        steps_per_epoch: SGD steps in one Lightning epoch; validation and `last.ckpt` come at each
+            epoch's end, so with the default they land on steps 1000, 2000, ...
+    """
+
+    def __init__(self, steps_per_epoch: int = 1000) -> None:
         super().__init__()
+        self.steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch)
         self.X, self.Y = xor_truth_table()
 
     def train_dataloader(self) -> DataLoader:
         # batch_size=None: the dataset already yields whole batches; no collation per step.
-        return DataLoader(FullBatchStream(self.X, self.Y), batch_size=None)
+        return FullBatchLoader(FullBatchStream(self.X, self.Y, self.steps_per_epoch), batch_size=None)
 
     def _full_batch(self) -> DataLoader:
         return DataLoader(TensorDataset(self.X, self.Y), batch_size=len(self.X), shuffle=False)

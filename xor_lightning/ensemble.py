@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from xor_lightning import backprop
-from xor_lightning.base import XORModule, check_lr
+from xor_lightning.base import XORModule
+from xor_lightning.checks import check_hidden_sizes, check_lr
 from xor_lightning.data import xor_truth_table
-from xor_lightning.network import SigmoidMLP, check_hidden_sizes
+from xor_lightning.network import SigmoidMLP
 
 Gradient = Literal["autograd", "notebook", "mean"]
 PLATEAU_TOLERANCE = 0.01  # "stuck on the plateau": final cost within this of ln 2
@@ -76,7 +77,7 @@ class XOREnsemble(XORModule):
         solved_cost: cost below which a copy with four right predictions counts as solved.
     """
 
-    supports_distributed = False  # the solved-step bookkeeping assumes the whole batch on one process
+    single_process_reason = "its solved-step bookkeeping needs the whole batch on one process"
 
     def __init__(
         self,
@@ -161,15 +162,15 @@ class XOREnsemble(XORModule):
         accuracy = ((hypothesis > 0.5) == Y.bool()).float().mean(0)
         return {"final_cost": costs.cpu(), "accuracy": accuracy.cpu(), "solved_step": self.solved_step.cpu()}
 
-    def report(self, X: Tensor, Y: Tensor) -> tuple[str, float]:
+    def report(self, X: Tensor, Y: Tensor) -> tuple[str, dict[str, float]]:
         stats = self.study_stats()
         solved = (stats["accuracy"] == 1.0).float().mean().item()
         plateau = stuck_on_plateau(stats["final_cost"]).float().mean().item()
         text = (
             f"{self.hparams.num_copies} copies of hidden_sizes {self.hparams.hidden_sizes}: "
-            f"accuracy 1.0 for {solved:.1%}, stuck near ln 2 for {plateau:.1%}\naccuracy: {solved}"
+            f"solved (accuracy 1.0) for {solved:.1%}, stuck near ln 2 for {plateau:.1%}\nfraction solved: {solved}"
         )
-        return text, solved
+        return text, {"hp/fraction_solved": solved}
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: object) -> Tensor:
         X, Y = batch

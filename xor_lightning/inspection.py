@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from xor_lightning.callbacks import check_interval
+from xor_lightning.checks import check_positive_int
 from xor_lightning.data import xor_truth_table
 
 
@@ -44,7 +44,7 @@ class GradientNorms(L.Callback):
     """
 
     def __init__(self, every_n_steps: int = 100) -> None:
-        self.every_n_steps = check_interval(every_n_steps)
+        self.every_n_steps = check_positive_int("every_n_steps", every_n_steps)
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: torch.optim.Optimizer
@@ -65,7 +65,7 @@ class ParameterHistograms(L.Callback):
     """Histograms of each layer's weights and biases, and of its activations on the four inputs."""
 
     def __init__(self, every_n_steps: int = 500) -> None:
-        self.every_n_steps = check_interval(every_n_steps)
+        self.every_n_steps = check_positive_int("every_n_steps", every_n_steps)
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
@@ -91,7 +91,7 @@ class DecisionBoundary(L.Callback):
     """
 
     def __init__(self, every_n_steps: int = 1000, resolution: int = 64) -> None:
-        self.every_n_steps = check_interval(every_n_steps)
+        self.every_n_steps = check_positive_int("every_n_steps", every_n_steps)
         if resolution < 2:
             raise ValueError(f"resolution must be at least 2, got {resolution}")
         self.resolution = resolution

@@ -8,14 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-
-def check_hidden_sizes(hidden_sizes: Sequence[int]) -> list[int]:
-    """Plain list of positive ints, or a ValueError saying which entry is wrong."""
-    sizes = list(hidden_sizes)
-    for size in sizes:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"hidden_sizes must be positive integers, got {sizes!r}")
-    return sizes
+from xor_lightning.checks import check_hidden_sizes, check_memory
 
 
 class SigmoidMLP(nn.Module):
@@ -24,12 +17,20 @@ class SigmoidMLP(nn.Module):
     `[2]` is the notebook's xor-nn, `[10, 10, 10]` its xor-nn-wide-deep, and `[]` the single-layer
     perceptron, which cannot separate XOR. The `nn.Linear` layers are constructed first to last, as
     the notebook does, so seeding then constructing draws the notebook's exact initial weights.
+    They are named `layer1`, `layer2`, ...: the names TensorBoard's graph, scalars and histograms show.
     """
 
     def __init__(self, hidden_sizes: Sequence[int] = (2,), in_features: int = 2) -> None:
         super().__init__()
-        sizes = [in_features, *check_hidden_sizes(hidden_sizes), 1]
-        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in itertools.pairwise(sizes))
+        hidden_sizes = check_hidden_sizes(hidden_sizes)
+        check_memory(hidden_sizes)
+        sizes = [in_features, *hidden_sizes, 1]
+        for k, (i, o) in enumerate(itertools.pairwise(sizes), start=1):
+            self.add_module(f"layer{k}", nn.Linear(i, o))
+
+    @property
+    def layers(self) -> list[nn.Linear]:
+        return list(self.children())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 2) -> (N, 1)
         return self.activations(x)[-1]
@@ -37,7 +38,7 @@ class SigmoidMLP(nn.Module):
     def activations(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every layer's output, first hidden layer first; the last one is the hypothesis."""
         outputs = []
-        for layer in self.layers:
+        for layer in self.children():
             x = torch.sigmoid(layer(x))  # (N, out)
             outputs.append(x)
         return outputs

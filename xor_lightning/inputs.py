@@ -1,0 +1,112 @@
+"""What the user typed, read before jsonargparse parses it: bounded, and which model it names.
+
+jsonargparse reads a config file whole and expands YAML aliases; a small file can expand to
+gigabytes ("billion laughs") and long lists parse in quadratic time. So every config file is
+checked here first: size, UTF-8, and the number of YAML nodes after aliases are expanded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from xor_lightning.checks import ConfigError
+
+MAX_CONFIG_BYTES = 64 * 1024
+MAX_CONFIG_NODES = 2000  # a shipped config has ~60
+MAX_ARGUMENT_CHARS = 4096
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def config_files(args: list[str]) -> list[str]:
+    """The files named by -c/--config, before or after the subcommand."""
+    files = []
+    for i, arg in enumerate(args):
+        if arg in ("-c", "--config") and i + 1 < len(args):
+            files.append(args[i + 1])
+        elif arg.startswith("--config="):
+            files.append(arg.split("=", 1)[1])
+    return files
+
+
+def load_config_file(name: str) -> Any:
+    """The YAML in `name`, or ConfigError if it is missing, too big, not UTF-8 or expands too far."""
+    path = Path(name)
+    if not path.is_file():
+        raise ConfigError(f"config {name}: File does not exist")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config {name}: larger than {MAX_CONFIG_BYTES // 1024} KiB, not a config")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config {name}: not UTF-8 text (byte {err.start})") from err
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config {name}: not valid YAML ({str(err).splitlines()[0][:100]})") from err
+    if node is not None and _expanded_size(node, {}) > MAX_CONFIG_NODES:
+        raise ConfigError(f"config {name}: expands to more than {MAX_CONFIG_NODES} values (YAML aliases?)")
+    return yaml.safe_load(text)
+
+
+def _expanded_size(node: yaml.Node, seen: dict[int, int]) -> int:
+    """Nodes counted as often as aliases repeat them; memoised, so a bomb is counted, not expanded."""
+    if id(node) in seen:
+        return seen[id(node)]
+    seen[id(node)] = MAX_CONFIG_NODES + 1  # a node that contains itself is too big
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, seen) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, seen) + _expanded_size(v, seen) for k, v in node.value)
+    seen[id(node)] = size = min(size, MAX_CONFIG_NODES + 1)
+    return size
+
+
+def check_arguments(args: list[str]) -> dict[str, Any]:
+    """Bound every argument and config file; return the model the user named explicitly (see below)."""
+    for arg in args:
+        if len(arg) > MAX_ARGUMENT_CHARS:
+            raise ConfigError(f"argument {arg[:40]}... is longer than {MAX_ARGUMENT_CHARS} characters")
+    explicit: dict[str, Any] = {"class_path": False, "keys": set()}
+    subcommand = next((a for a in args if a in SUBCOMMANDS), None)
+    for name in config_files(args):
+        config = load_config_file(name)
+        if isinstance(config, dict) and subcommand in config and isinstance(config[subcommand], dict):
+            config = config[subcommand]  # a config given before the subcommand
+        if isinstance(config, dict) and "model" in config:
+            _add_model(explicit, config["model"])
+    for i, arg in enumerate(args):
+        key, _, value = arg.partition("=")
+        if key == "--model":
+            given = value or (args[i + 1] if i + 1 < len(args) else "")
+            try:
+                parsed = yaml.safe_load(given)
+            except yaml.YAMLError:
+                parsed = given
+            _add_model(explicit, parsed if isinstance(parsed, dict) else {"class_path": given})
+        elif key.startswith("--model."):
+            parts = [p for p in key[len("--model.") :].split(".") if p not in ("init_args", "dict_kwargs")]
+            if parts == ["class_path"]:
+                explicit["class_path"] = True
+            elif parts:
+                explicit["keys"].add(parts[0])
+    return explicit
+
+
+def _add_model(explicit: dict[str, Any], model: Any) -> None:
+    """A `model:` entry names a class (class_path, or a bare class name) and/or its arguments."""
+    if isinstance(model, str):
+        explicit["class_path"] = True
+        return
+    if not isinstance(model, dict):
+        return
+    for key, value in model.items():
+        if key == "class_path":
+            explicit["class_path"] = True
+        elif key in ("init_args", "dict_kwargs") and isinstance(value, dict):
+            explicit["keys"].update(value)
+        else:
+            explicit["keys"].add(key)
