@@ -7,7 +7,7 @@ CLI    := $(BIN)/python -m xor_lightning
 PORT   ?= 6006
 
 .DEFAULT_GOAL := help
-.PHONY: help install train train-all train-backprop test test-fast lint tensorboard study bench clean
+.PHONY: help install train train-all train-backprop test test-fast lint tensorboard study docs bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -37,13 +37,17 @@ test-fast: $(STAMP) ## run the test suite without the slow full-length runs
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# TensorBoard keeps only 10 images per tag by default and drops some, step 0 included: keep them all.
 tensorboard: $(STAMP) ## serve TensorBoard over logs/ on localhost (PORT=6006)
 	@echo "TensorBoard at http://localhost:$(PORT)/"
-	$(BIN)/tensorboard --logdir logs --host localhost --port $(PORT)
+	$(BIN)/tensorboard --logdir logs --host localhost --port $(PORT) --samples_per_plugin images=1000
 
 study: $(STAMP) ## seed-ensemble study: 1024 seeds x 4 architectures, then the combined table and plot
 	for c in study_perceptron study_xor_nn study_h4 study_wide_deep; do $(CLI) fit -c configs/$$c.yaml || exit 1; done
 	$(BIN)/python -m xor_lightning.study logs
+
+docs: $(STAMP) ## redraw the pictures under docs/ that the README shows (one wide-deep fit, ~10 s)
+	$(BIN)/python docs/make_pictures.py
 
 bench: $(STAMP) ## benchmark Lightning runs against the raw notebook loops
 	$(BIN)/python bench/bench.py

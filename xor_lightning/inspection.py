@@ -1,4 +1,4 @@
-"""Callbacks that show what happens inside the network, in TensorBoard and as a picture.
+"""Callbacks that show what happens inside the network, in TensorBoard and as pictures in the run folder.
 
 They work for every XORModule, autograd or hand backprop, through `layer_params()` and
 `activations()`, and each only does work on its own interval, so the training steps in between
@@ -7,17 +7,24 @@ pay nothing for them.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from xor_lightning.callbacks import NotebookReport
 from xor_lightning.checks import check_positive_int
 from xor_lightning.data import xor_truth_table
+from xor_lightning.pictures import (
+    boundary_figure,
+    boundary_image,
+    hypothesis_grid,
+    loss_curve_figure,
+    write_gif,
+    write_png,
+)
 
 
 def tensorboard_writer(trainer: L.Trainer) -> Any | None:
@@ -82,12 +89,35 @@ class ParameterHistograms(L.Callback):
                 writer.add_histogram(f"activations/layer{k}", a, step)
 
 
+def _cost_at(trainer: L.Trainer, outputs: Any, every_n_steps: int) -> tuple[int, float | None]:
+    """(step, cost) after each batch: the printed cost of step `step` on its interval, else None.
+
+    Every rank must call it (the mean over DDP ranks is a collective), and only those steps pay the `.item()`.
+    """
+    step = trainer.global_step - 1  # global_step already counts this batch's update
+    if step % every_n_steps:
+        return step, None
+    return step, trainer.strategy.reduce(outputs["loss"].detach(), reduce_op="mean").item()
+
+
+def _run_folder(trainer: L.Trainer) -> Path | None:
+    """The run folder on rank 0, None elsewhere; every rank must call it (log_dir is a broadcast)."""
+    log_dir = trainer.log_dir
+    if log_dir is None or not trainer.is_global_zero:
+        return None
+    path = Path(log_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 class DecisionBoundary(L.Callback):
     """The network's output over the unit square, with the four XOR points.
 
-    Logged to TensorBoard as the image `decision_boundary` every N steps, so the boundary can be
-    watched forming (a plain array picture, ~1 ms), and drawn with axes by matplotlib as
-    `decision_boundary.png` in the run folder when fit ends.
+    Every N steps it takes a snapshot of the output on a grid (one small forward pass) and logs it to
+    TensorBoard as the image `decision_boundary` (~2 ms to draw). When fit ends it writes
+    `decision_boundary.png`, the final state drawn by matplotlib with a colour bar, and `training.gif`,
+    one frame per snapshot plus the final state, each labelled with its step and printed cost.
+    The snapshots are kept in checkpoints (8 KB each at resolution 64), so a resumed run's GIF starts at step 0.
     """
 
     def __init__(self, every_n_steps: int = 1000, resolution: int = 64) -> None:
@@ -95,86 +125,96 @@ class DecisionBoundary(L.Callback):
         if resolution < 2:
             raise ValueError(f"resolution must be at least 2, got {resolution}")
         self.resolution = resolution
+        self.snapshots: list[tuple[int, float, torch.Tensor]] = []  # (step, cost, grid - 0.5)
+        self._pending: tuple[int, torch.Tensor] | None = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Keep what a checkpoint restored; a fit from scratch (or from earlier) starts those steps afresh.
+        self.snapshots = [snap for snap in self.snapshots if snap[0] < trainer.global_step]
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        step = trainer.global_step
-        writer = tensorboard_writer(trainer)
-        if step % self.every_n_steps or writer is None or not trainer.is_global_zero:
+        step = trainer.global_step  # the weights after `step` updates: those the cost of step `step` sees
+        if step % self.every_n_steps or not trainer.is_global_zero:
             return
-        image = boundary_image(hypothesis_grid(pl_module, self.resolution))
-        writer.add_image("decision_boundary", image, step, dataformats="HWC")
+        grid = hypothesis_grid(pl_module, self.resolution)
+        self._pending = (step, grid)
+        writer = tensorboard_writer(trainer)
+        if writer is not None:
+            writer.add_image("decision_boundary", boundary_image(grid, step), step, dataformats="HWC")
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        step, cost = _cost_at(trainer, outputs, self.every_n_steps)
+        if cost is not None and self._pending is not None and self._pending[0] == step:
+            # float16 of the distance to 0.5 keeps the plateau's 1e-4 shades and the 0.5 contour exact.
+            self.snapshots.append((step, cost, (self._pending[1] - 0.5).half()))
+            self._pending = None
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        log_dir = trainer.log_dir  # a broadcast under DDP: every rank must ask
-        if log_dir is None or not trainer.is_global_zero:
-            return
-        path = Path(log_dir) / "decision_boundary.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_png(render(pl_module, self.resolution, trainer.global_step), path)
+        folder = _run_folder(trainer)
+        if folder is not None:
+            self._write(folder, trainer, pl_module)
+        trainer.strategy.barrier()  # the other ranks wait for the writer
+
+    def _write(self, folder: Path, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        X, Y = (t.to(pl_module.device) for t in xor_truth_table())
+        with torch.no_grad():
+            cost = pl_module.cost(pl_module(X), Y).item()
+        grid, updates = hypothesis_grid(pl_module, self.resolution), trainer.global_step
+        write_png(
+            boundary_figure(grid, f"hypothesis after {updates} updates\ncost {cost:.4g}"),
+            folder / "decision_boundary.png",
+        )
+        frames = [boundary_figure(g.float() + 0.5, f"step {s}\ncost {c:.4g}") for s, c, g in self.snapshots]
+        frames.append(boundary_figure(grid, f"after {updates} updates\ncost {cost:.4g}"))
+        write_gif(frames, folder / "training.gif")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"snapshots": [[s, c, g] for s, c, g in self.snapshots]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.snapshots = [(int(s), float(c), g) for s, c, g in state_dict.get("snapshots", [])]
 
 
-def hypothesis_grid(pl_module: L.LightningModule, resolution: int) -> torch.Tensor:
-    """(R, R) hypothesis on a grid over [0, 1]^2; row i is x2 = i / (R - 1), column j is x1."""
-    axis = torch.linspace(0, 1, resolution, device=pl_module.device)
-    x1, x2 = torch.meshgrid(axis, axis, indexing="xy")
-    grid = torch.stack([x1.flatten(), x2.flatten()], dim=1)  # (R*R, 2)
-    with torch.no_grad():
-        return pl_module(grid).reshape(resolution, resolution).float().cpu()
+class LossCurve(L.Callback):
+    """`loss_curve.png` in the run folder when fit ends: the cost at every printed step, log scale, ln 2 marked.
 
+    `every_n_steps=None` follows the NotebookReport's interval (the printed steps), or 100 without one.
+    The costs are kept in checkpoints, so a resumed run's curve starts at step 0.
+    """
 
-BLUE, WHITE, RED = (np.array(c, dtype=np.float32) for c in ((33, 102, 172), (247, 247, 247), (178, 24, 43)))
+    def __init__(self, every_n_steps: int | None = None) -> None:
+        self.every_n_steps = None if every_n_steps is None else check_positive_int("every_n_steps", every_n_steps)
+        self.steps: list[int] = []
+        self.costs: list[float] = []
+        self._every = every_n_steps or 100
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        reports = [c.every_n_steps for c in trainer.callbacks if isinstance(c, NotebookReport)]
+        self._every = self.every_n_steps or (reports[0] if reports else 100)
+        kept = sum(step < trainer.global_step for step in self.steps)  # as DecisionBoundary.on_train_start
+        self.steps, self.costs = self.steps[:kept], self.costs[:kept]
 
-def boundary_image(hypothesis: torch.Tensor, scale: int = 4) -> np.ndarray:
-    """(R*scale, R*scale, 3) uint8: blue (0) to red (1), black where it crosses 0.5, XOR points as dots."""
-    h = np.flipud(hypothesis.numpy())[..., None]  # x2 upwards, (R, R, 1)
-    rgb = np.where(h < 0.5, BLUE + (WHITE - BLUE) * (2 * h), WHITE + (RED - WHITE) * (2 * h - 1))
-    above = h[..., 0] > 0.5
-    edge = np.zeros_like(above)
-    edge[1:, :] |= above[1:, :] != above[:-1, :]
-    edge[:, 1:] |= above[:, 1:] != above[:, :-1]
-    rgb[edge] = 0
-    image = np.kron(rgb, np.ones((scale, scale, 1), dtype=np.float32))  # nearest-neighbour upscale
-    size = image.shape[0]
-    X, Y = xor_truth_table()
-    yy, xx = np.mgrid[:size, :size]
-    for (x1, x2), y in zip(X.tolist(), Y[:, 0].tolist(), strict=True):
-        cy, cx = (1 - x2) * (size - 1), x1 * (size - 1)
-        d2 = (yy - cy) ** 2 + (xx - cx) ** 2
-        image[d2 <= (size / 16) ** 2] = 0  # outline
-        image[d2 <= (size / 22) ** 2] = RED if y else BLUE
-    return image.clip(0, 255).astype(np.uint8)
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        step, cost = _cost_at(trainer, outputs, self._every)
+        if cost is not None:
+            self.steps.append(step)
+            self.costs.append(cost)
 
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        folder = _run_folder(trainer)
+        if folder is not None and self.costs:
+            write_png(loss_curve_figure(self.steps, self.costs, self._every), folder / "loss_curve.png")
+        trainer.strategy.barrier()  # the other ranks wait for the writer
 
-def render(pl_module: L.LightningModule, resolution: int, step: int) -> np.ndarray:
-    """(H, W, 3) uint8 figure with axes: the hypothesis as colour, its 0.5 contour, the labelled points."""
-    import matplotlib
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": list(self.steps), "costs": list(self.costs)}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    hypothesis = hypothesis_grid(pl_module, resolution)
-    x1, x2 = torch.meshgrid(torch.linspace(0, 1, resolution), torch.linspace(0, 1, resolution), indexing="xy")
-    X, Y = xor_truth_table()
-    fig, ax = plt.subplots(figsize=(3.2, 3.2), dpi=80)
-    ax.imshow(hypothesis.numpy(), origin="lower", extent=(0, 1, 0, 1), vmin=0, vmax=1, cmap="RdBu_r")
-    if hypothesis.min() < 0.5 < hypothesis.max():  # the boundary exists once the net separates anything
-        ax.contour(x1.numpy(), x2.numpy(), hypothesis.numpy(), levels=[0.5], colors="k", linewidths=1)
-    ax.scatter(X[:, 0], X[:, 1], c=Y[:, 0], cmap="RdBu_r", vmin=0, vmax=1, edgecolors="k", s=80)
-    ax.set(title=f"hypothesis at step {step}", xlabel="x1", ylabel="x2", xlim=(-0.05, 1.05), ylim=(-0.05, 1.05))
-    fig.tight_layout()
-    fig.canvas.draw()
-    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # (H, W, 3) uint8
-    plt.close(fig)
-    return image
-
-
-def write_png(image: np.ndarray, path: Path) -> None:
-    """Written beside the target, then renamed: a half-written PNG never replaces a good one."""
-    import matplotlib.pyplot as plt
-
-    tmp = path.with_suffix(".png.tmp")
-    plt.imsave(tmp, image, format="png")
-    os.replace(tmp, path)
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.steps = [int(s) for s in state_dict.get("steps", [])]
+        self.costs = [float(c) for c in state_dict.get("costs", [])]

@@ -1,0 +1,75 @@
+"""The picture functions on their own: legible TensorBoard image, loss curve, atomic PNG and GIF writers."""
+
+import math
+
+import numpy as np
+import torch
+from PIL import Image
+
+from xor_lightning.pictures import BLUE, PAD, boundary_image, loss_curve_figure, write_gif, write_png
+
+HALF = torch.full((64, 64), 0.5)  # every output 1/2: the plateau, no contour, one flat colour
+
+
+def heat_area(image: np.ndarray) -> np.ndarray:
+    """The part of the image that shows the hypothesis: where the plateau's flat colour is."""
+    flat = np.all(image == image[image.shape[0] // 2, image.shape[1] // 2], axis=-1)
+    rows, cols = np.flatnonzero(flat.any(axis=1)), np.flatnonzero(flat.any(axis=0))
+    return image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def test_boundary_image_has_the_points_fully_inside_the_frame():
+    heat = heat_area(boundary_image(HALF, step=0))
+    assert heat.shape[0] == heat.shape[1] >= 256
+    black = np.all(heat == 0, axis=-1)  # the points' outer rings (the 0.5 contour is absent here)
+    assert not black[:3].any() and not black[-3:].any() and not black[:, :3].any() and not black[:, -3:].any()
+    h = heat.shape[0] // 2
+    quadrants = [black[:h, :h].sum(), black[:h, h:].sum(), black[h:, :h].sum(), black[h:, h:].sum()]
+    assert min(quadrants) > 0 and max(quadrants) - min(quadrants) <= 0.1 * max(quadrants)  # four whole rings
+    # Each ring's centre sits PAD inside the frame, at the unit square's corner.
+    rows = np.flatnonzero(black[:h, :h].any(axis=1))
+    centre = (rows[0] + rows[-1]) / 2 / (heat.shape[0] - 1)
+    assert math.isclose(centre, PAD / (1 + 2 * PAD), abs_tol=0.01)
+
+
+def test_boundary_image_keeps_the_target_colour_inside_a_contrasting_ring_on_a_same_coloured_region():
+    zeros = boundary_image(torch.zeros(64, 64), step=0)  # all blue, as around (0, 0) and (1, 1) when solved
+    heat = heat_area(zeros)
+    blue, white = np.all(heat == BLUE.astype(np.uint8), axis=-1), np.all(heat == 255, axis=-1)
+    h = heat.shape[0] // 2
+    assert white[h:, :h].sum() > 50  # the white ring around (0, 0) separates its blue dot from the blue region
+    assert blue.sum() > 0.5 * blue.size
+
+
+def test_boundary_image_shows_the_step_and_a_colour_key():
+    a, b = boundary_image(HALF, step=0), boundary_image(HALF, step=10000)
+    differs = np.flatnonzero(np.any(a != b, axis=(1, 2)))
+    assert differs.size and differs.max() < 22  # only the label above the picture changes
+    bottom = a[-30:]  # the key: blue to red
+    reds, blues = bottom[..., 0].astype(int) - bottom[..., 2], bottom[..., 2].astype(int) - bottom[..., 0]
+    assert reds.max() > 100 and blues.max() > 100
+
+
+def test_loss_curve_marks_the_plateau_in_orange():
+    steps = list(range(0, 10001, 100))
+    costs = [math.log(2) if s < 5000 else 10 ** (-(s - 5000) / 1500) * 0.69 for s in steps]
+    image = loss_curve_figure(steps, costs, 100)
+    orange = (image[..., 0] > 200) & (image[..., 1] > 100) & (image[..., 1] < 160) & (image[..., 2] < 60)
+    assert image.dtype == np.uint8 and orange.sum() > 100
+
+
+def test_write_png_and_gif_replace_atomically_and_keep_every_frame(tmp_path):
+    frames = [np.full((40, 50, 3), v, dtype=np.uint8) for v in (0, 120, 240)]
+    write_png(frames[1], tmp_path / "a.png")
+    write_gif(frames, tmp_path / "a.gif", ms_per_frame=100, ms_last=900)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gif", "a.png"]  # no .tmp left behind
+    with Image.open(tmp_path / "a.png") as png:
+        assert np.array_equal(np.asarray(png.convert("RGB")), frames[1])
+    with Image.open(tmp_path / "a.gif") as gif:
+        assert gif.n_frames == 3 and gif.info["loop"] == 0
+        durations = []
+        for k in range(3):
+            gif.seek(k)
+            durations.append(gif.info["duration"])
+            assert np.array_equal(np.asarray(gif.convert("RGB")), frames[k])
+    assert durations == [100, 100, 900]  # the last frame, the trained net, stays up longest
