@@ -34,6 +34,7 @@ class XORModule(L.LightningModule):
         super().__init__()
         self.val_acc = BinaryAccuracy()
         self.test_acc = BinaryAccuracy()
+        self.example_input_array = torch.zeros(XOR_SAMPLES, 2)  # lets TensorBoard draw the graph
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: str | Path, **kwargs: Any) -> XORModule:  # type: ignore[override]

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from xor_lightning.base import XORModule
-from xor_lightning.checks import ConfigError
+from xor_lightning.checks import ConfigError, check_memory
 
 
 def model_classes() -> dict[str, type[XORModule]]:
@@ -85,9 +85,10 @@ def read_checkpoint(path: str | Path, resume: bool = False) -> Checkpoint:
         if not _plain(value):
             raise refuse(f"hyperparameter {key} is not a plain value")
     try:
+        check_memory(hparams.get("hidden_sizes", ()), hparams.get("num_copies", 1))  # before building anything
         with torch.device("meta"):  # shapes only: no memory, no random numbers drawn
             model = cls(**hparams)
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
         raise refuse(f"{err}") from err
     _check_state_dict(checkpoint["state_dict"], model.state_dict(), refuse)
     global_step = checkpoint.get("global_step")
@@ -119,7 +120,7 @@ def _check_state_dict(saved: dict, expected: dict, refuse: Any) -> None:
     for key, tensor in saved.items():
         if not isinstance(tensor, torch.Tensor) or tensor.shape != expected[key].shape:
             shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
-            raise refuse(f"{key} has shape {shape}, its hyperparameters make it {tuple(expected[key].shape)}")
+            raise refuse(f"{key} has shape {shape}, but its hyperparameters make it {tuple(expected[key].shape)}")
         if tensor.dtype != expected[key].dtype:
             raise refuse(f"{key} is {tensor.dtype}, expected {expected[key].dtype}")
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):

@@ -65,11 +65,13 @@ def check_memory(hidden_sizes: Sequence[int], copies: int = 1, bytes_per_value: 
     Weights, their gradients and a few activation-sized temporaries per parameter: 4 values each. The
     widest layer's activations on the four samples are negligible beside its weights.
     """
-    need = 4 * parameter_count(hidden_sizes) * copies * bytes_per_value
+    if not isinstance(copies, int) or isinstance(copies, bool):
+        raise ValueError(f"num_copies must be a positive integer, got {copies!r}")
+    need = 4 * parameter_count(check_hidden_sizes(hidden_sizes)) * copies * bytes_per_value
     limit = MEMORY_SHARE * available_memory()
     if need > limit:
         raise ValueError(
-            f"hidden_sizes {_short(list(hidden_sizes))} x {copies} copies needs about {need / 2**30:.1f} GiB, "
+            f"hidden_sizes {_short(list(hidden_sizes))}{f' x {copies} copies' if copies > 1 else ''} needs about {need / 2**30:.1f} GiB, "
             f"more than this machine can give ({limit / 2**30:.1f} GiB)"
         )
 

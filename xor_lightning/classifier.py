@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
 from xor_lightning.base import XORModule
@@ -32,7 +31,6 @@ class XORClassifier(XORModule):
         self.save_hyperparameters()  # the checked locals: a plain list and float
         self.model = SigmoidMLP(hidden_sizes)
         self.criterion = nn.BCELoss()
-        self.example_input_array = torch.zeros(4, 2)  # lets TensorBoard draw the graph
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
