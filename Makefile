@@ -7,7 +7,7 @@ CLI    := $(BIN)/python -m xor_lightning
 PORT   ?= 6006
 
 .DEFAULT_GOAL := help
-.PHONY: help install train train-all train-backprop test test-fast lint tensorboard study docs bench clean
+.PHONY: help install train train-all train-backprop test test-fast lint notebook tensorboard study docs bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -36,6 +36,14 @@ test-fast: $(STAMP) ## run the test suite without the slow full-length runs
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# Jupyter itself is not in the lock file (the tests need only nbclient + ipykernel): install it on demand.
+notebook: $(STAMP) ## open notebooks/xor_lesson.ipynb in the venv's Jupyter (or say how to install it)
+	@if [ -x $(BIN)/jupyter-lab ]; then $(BIN)/jupyter lab notebooks/xor_lesson.ipynb; \
+	elif [ -x $(BIN)/jupyter-notebook ]; then $(BIN)/jupyter notebook notebooks/xor_lesson.ipynb; \
+	else echo "Jupyter is not installed in $(VENV); install it, then run make notebook again:"; \
+	echo "  $(BIN)/python -m pip install -c constraints.txt notebook"; \
+	echo "or run it without a browser: $(BIN)/python -m pytest tests/test_notebook.py"; fi
 
 # TensorBoard keeps only 10 images per tag by default and drops some, step 0 included: keep them all.
 tensorboard: $(STAMP) ## serve TensorBoard over logs/ on localhost (PORT=6006)

@@ -46,7 +46,8 @@ class NotebookReport(L.Callback):
                 logger.log_metrics({"train_loss": self.last_cost}, step=step)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.validating:  # `validate`, not fit's periodic validation
+        # `validate` only: `trainer.validating` is also True during fit's periodic validation.
+        if trainer.state.fn == "validate":
             self._print_hypothesis(pl_module)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -1,0 +1,90 @@
+"""notebooks/xor_lesson.ipynb runs top to bottom in a real Jupyter kernel and prints the lesson's costs.
+
+The kernel is this venv's python (a kernelspec written for sys.executable, not whatever `python` is on
+PATH), with the repo on PYTHONPATH and a temporary folder as its working directory. The whole notebook
+trains ~30000 steps: ~30 s on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from ipykernel.kernelspec import write_kernel_spec
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+from tests.conftest import REPO
+from tests.oracle import notebook_backprop, notebook_nn
+
+NOTEBOOK = REPO / "notebooks" / "xor_lesson.ipynb"
+
+
+def kernel_manager(spec_dir: Path) -> KernelManager:
+    """A manager whose "python3" kernel is this interpreter, importing xor_lightning from this repo."""
+    spec = Path(write_kernel_spec(spec_dir / "python3"))
+    kernel_json = json.loads((spec / "kernel.json").read_text())
+    kernel_json["env"] = {"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    (spec / "kernel.json").write_text(json.dumps(kernel_json))
+    specs = KernelSpecManager(kernel_dirs=[str(spec_dir)], ensure_native_kernel=False)
+    return KernelManager(kernel_name="python3", kernel_spec_manager=specs)
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory) -> dict[str, nbformat.NotebookNode]:
+    """The executed notebook's cells by id; nbclient raises CellExecutionError on any failing cell."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    workdir = tmp_path_factory.mktemp("notebook_cwd")
+    km = kernel_manager(tmp_path_factory.mktemp("kernels"))
+    NotebookClient(nb, km=km, timeout=300, resources={"metadata": {"path": str(workdir)}}).execute()
+    assert not any(workdir.iterdir()), "the notebook wrote files (logs or checkpoints) into its working directory"
+    return {cell.id: cell for cell in nb.cells}
+
+
+def stdout_lines(cell: nbformat.NotebookNode) -> list[str]:
+    text = "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+    return text.splitlines()
+
+
+def test_the_stored_notebook_has_no_outputs() -> None:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.outputs == [] and c.execution_count is None for c in code)
+
+
+def test_every_code_cell_ran_without_error(executed) -> None:
+    code = [c for c in executed.values() if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code)
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+
+
+@pytest.mark.parametrize(
+    ("cell_id", "oracle_cost"),
+    [
+        ("backprop-fit", lambda: notebook_backprop(1)[0][0]),
+        ("nn-fit", lambda: notebook_nn([2], 1)[0][0]),
+        ("wide-deep-fit", lambda: notebook_nn([10, 10, 10], 1)[0][0]),
+    ],
+)
+def test_the_lesson_cells_print_the_notebook_loops_costs(executed, cell_id: str, oracle_cost) -> None:
+    lines = stdout_lines(executed[cell_id])
+    assert lines[0] == f"0 {oracle_cost().item()!r}"  # exact: the float32 cost as Python prints it
+    cost_lines = [line for line in lines if line.split(" ")[0].isdigit()]
+    assert [int(line.split()[0]) for line in cost_lines] == list(range(0, 10001, 100))
+    assert lines.count("hypothesis:") == 1 and lines.count("predicted:") == 1  # once, after the last step
+
+
+@pytest.mark.parametrize("cell_id", ["backprop-boundary", "nn-boundary", "wide-deep-gradients", "wide-deep-boundary"])
+def test_the_pictures_are_shown_inline(executed, cell_id: str) -> None:
+    assert any("image/png" in o.get("data", {}) for o in executed[cell_id].outputs)
+
+
+def test_the_study_cell_shows_one_table_row_per_architecture(executed) -> None:
+    tables = [o.data["text/markdown"] for o in executed["study"].outputs if "text/markdown" in o.get("data", {})]
+    assert len(tables) == 1
+    rows = [line for line in tables[0].splitlines() if line.startswith("| 2-")]
+    assert [row.split(" | ")[0:2] for row in rows] == [["| 2-2-1", "64"], ["| 2-10-10-10-1", "64"]]
