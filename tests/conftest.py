@@ -62,3 +62,32 @@ def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.Completed
         text=True,
         timeout=timeout,
     )
+
+
+def tree(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `folder` with its size and mtime: "nothing written or changed" compares two."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+def assert_refused_in_one_line(result: subprocess.CompletedProcess, expected: str, code: int = 2) -> None:
+    """Exit `code`, and stderr is exactly one line: `error: ...` naming the problem."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == code, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.stderr
+    assert len(lines[0]) <= 400
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    """last.ckpt of short real CLI fits: xor_nn, xor_nn_wide_deep, xor_backprop and a small ensemble."""
+    cwd = tmp_path_factory.mktemp("trained")
+    runs = {
+        "xor_nn": ["-c", str(REPO / "configs/xor_nn.yaml")],
+        "xor_nn_wide_deep": ["-c", str(REPO / "configs/xor_nn_wide_deep.yaml")],
+        "xor_backprop": ["-c", str(REPO / "configs/xor_backprop.yaml")],
+        "study_xor_nn": ["-c", str(REPO / "configs/study_xor_nn.yaml"), "--model.init_args.num_copies=8"],
+    }
+    for name, args in runs.items():
+        result = run_cli("fit", *args, "--trainer.max_steps=20", cwd=cwd)
+        assert result.returncode == 0, result.stderr
+    return {name: cwd / f"logs/{name}/version_0/checkpoints/last.ckpt" for name in runs}
