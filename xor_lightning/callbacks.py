@@ -51,7 +51,8 @@ class NotebookReport(L.Callback):
         accuracy = self._print_hypothesis(pl_module)
         # TensorBoard's HParams tab: one row per run, comparable across architectures and lrs.
         params = {k: v for k, v in pl_module.hparams.items() if not k.startswith("_")}
-        metrics = {"hp/accuracy": accuracy}
+        # TEMPORARY (study-grid branch): report() may return its HParams metrics as a dict (issue 12).
+        metrics = dict(accuracy) if isinstance(accuracy, dict) else {"hp/accuracy": accuracy}
         if self.last_cost is not None:
             metrics["hp/final_train_loss"] = self.last_cost
         for logger in trainer.loggers:
