@@ -7,7 +7,7 @@ CLI    := $(BIN)/python -m xor_lightning
 PORT   ?= 6006
 
 .DEFAULT_GOAL := help
-.PHONY: help install train train-all train-backprop test test-fast lint notebook tensorboard study docs bench clean
+.PHONY: help install train train-all train-backprop test test-fast lint notebook tensorboard study study-grid docs bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ tensorboard: $(STAMP) ## serve TensorBoard over logs/ on localhost (PORT=6006)
 study: $(STAMP) ## seed-ensemble study: 1024 seeds x 4 architectures, then the combined table and plot
 	for c in study_perceptron study_xor_nn study_h4 study_wide_deep; do $(CLI) fit -c configs/$$c.yaml || exit 1; done
 	$(BIN)/python -m xor_lightning.study logs
+
+study-grid: $(STAMP) ## width 1..8 and 2-10-10-10-1 x lr 0.1..10 x 1024 seeds: logs/study_grid.{csv,md,png}
+	$(CLI) fit -c configs/study_grid.yaml $(ARGS)
 
 docs: $(STAMP) ## redraw the pictures under docs/ that the README shows (one wide-deep fit, ~10 s)
 	$(BIN)/python docs/make_pictures.py

@@ -5,6 +5,7 @@ Targets (issue: seed-ensemble study): 1024 seeds of 2-2-1 in <= 3x one raw noteb
 matrices against the broadcast layout, per step of forward + backward. Not a test.
 
     python bench/bench_ensemble.py [--rounds 2] [--copies 1024] [--steps 10001]
+    python bench/bench_ensemble.py --grid [--steps 300]   # the study grid: per-cell copy-steps/s, math vs Lightning
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.oracle import notebook_nn  # noqa: E402
-from xor_lightning import XORDataModule, XOREnsemble  # noqa: E402
+from xor_lightning import XORDataModule, XOREnsemble, xor_truth_table  # noqa: E402
 from xor_lightning.ensemble import linear  # noqa: E402
 
 
@@ -69,12 +70,58 @@ def per_step_layouts(hidden_sizes: list[int], copies: int, reps: int = 50) -> tu
     return timings[0], timings[1]
 
 
+def bench_grid(steps: int) -> None:
+    """Per architecture (5 lrs x 1024 seeds in one stack): the math alone (forward, backward, update,
+    solved-step bookkeeping) per step; then the whole default grid under the Trainer, so the difference
+    is Lightning's share. Rough on a shared machine."""
+    from xor_lightning.copies import CopyStack
+    from xor_lightning.per_copy_sgd import PerCopySGD
+    from xor_lightning.study_grid import LRS, WIDTHS_AND_DEEP, XORStudyGrid
+
+    X, Y = xor_truth_table()
+    math_s = 0.0
+    print(f"\n| architecture | copies | math ms/step | copy-steps/s | cell (1024 seeds x {steps} steps) s |")
+    print("|---|---|---|---|---|")
+    for hidden_sizes in WIDTHS_AND_DEEP:
+        stack = CopyStack(hidden_sizes, LRS, 1024, 777, "autograd")
+        optimizer = PerCopySGD([stack])
+        start = time.perf_counter()
+        for step in range(steps):
+            optimizer.zero_grad()
+            hypothesis, costs = stack.costs_and_gradients(X, Y)
+            costs.sum().backward()
+            optimizer.step()
+            stack.record_solved(step, hypothesis.detach(), costs.detach(), Y, 0.05)
+        per_step = (time.perf_counter() - start) / steps
+        math_s += per_step
+        copies = len(stack.solved_step)
+        name = "-".join(map(str, [2, *hidden_sizes, 1]))
+        cell_s = per_step * steps / len(LRS)
+        print(f"| {name} | {copies} | {per_step * 1e3:.2f} | {copies / per_step:.3g} | {cell_s:.2f} |")
+    model = XORStudyGrid()
+    trainer = L.Trainer(
+        accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+    )  # fmt: skip
+    start = time.perf_counter()
+    trainer.fit(model, XORDataModule())
+    whole = (time.perf_counter() - start) / steps
+    print(f"\nwhole grid under the Trainer: {whole * 1e3:.1f} ms/step, math alone {math_s * 1e3:.1f} ms/step "
+          f"(Lightning and the rest: {(whole - math_s) * 1e3:.1f} ms, {1 - math_s / whole:.0%}); "
+          f"10001 steps -> about {whole * 10001 / 60:.1f} min on one process")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--copies", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=10001)
+    parser.add_argument("--grid", action="store_true", help="benchmark the study grid instead")
     args = parser.parse_args()
+    torch.set_num_threads(1)  # these tensors are far too small to split; other threads only wait
+    if args.grid:
+        bench_grid(args.steps if args.steps != 10001 else 300)
+        return
     print(f"# {torch.get_num_threads()} torch threads, torch {torch.__version__}, {args.copies} copies, "
           f"{args.steps} steps, {args.rounds} rounds (median)")  # fmt: skip
     print(

@@ -87,7 +87,7 @@ def trained(tmp_path_factory) -> dict[str, Path]:
         "xor_backprop": ["-c", str(REPO / "configs/xor_backprop.yaml")],
         "study_xor_nn": ["-c", str(REPO / "configs/study_xor_nn.yaml"), "--model.init_args.num_copies=8"],
     }
-    for name, args in runs.items():
+    for args in runs.values():
         result = run_cli("fit", *args, "--trainer.max_steps=20", cwd=cwd)
         assert result.returncode == 0, result.stderr
     return {name: cwd / f"logs/{name}/version_0/checkpoints/last.ckpt" for name in runs}

@@ -9,24 +9,35 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tests.conftest import REPO, run_cli
 from tests.oracle import notebook_backprop, notebook_nn
 from xor_lightning import SigmoidMLP, XORDataModule, XOREnsemble
+from xor_lightning.copies import CopyStack
 from xor_lightning.ensemble import stacked_init
+from xor_lightning.per_copy_sgd import PerCopySGD
 
-STEPS, COPIES = 500, 6
+STEPS, SEEDS = 500, 3
+# Copy k: lr LRS[k // SEEDS], seed 777 + k % SEEDS. At lr 3 and 10 a difference in the last bit (from
+# the order of a sum) grows chaotically, past 1e-6 within a few hundred steps; the update itself is
+# bit-identical at every lr (test_per_copy_sgd_is_bit_identical_to_sgd).
+LRS = [0.1, 0.3, 1.0]
 
 
-def train(tiny_trainer, **kwargs) -> XOREnsemble:
-    model = XOREnsemble(num_copies=COPIES, first_seed=777, **kwargs)
+def train(tiny_trainer, lr=LRS, **kwargs) -> XOREnsemble:
+    model = XOREnsemble(num_copies=SEEDS, first_seed=777, lr=lr, **kwargs)
     trainer, _ = tiny_trainer(STEPS)
     trainer.fit(model, XORDataModule())
     assert trainer.global_step == STEPS
     return model
 
 
-@pytest.mark.parametrize("hidden_sizes", [[2], [3, 3]], ids=str)
-def test_autograd_copy_k_equals_its_own_single_network_run(tiny_trainer, hidden_sizes):
+def copies():
+    return [(k, 777 + k % SEEDS, LRS[k // SEEDS]) for k in range(SEEDS * len(LRS))]
+
+
+# [10, 10, 10] takes the batched-matmul path for its 10 x 10 layers.
+@pytest.mark.parametrize("hidden_sizes", [[2], [3, 3], [10, 10, 10]], ids=str)
+def test_autograd_copy_k_equals_its_own_single_network_run_at_its_own_lr(tiny_trainer, hidden_sizes):
     model = train(tiny_trainer, hidden_sizes=hidden_sizes, gradient="autograd")
-    for k in range(COPIES):
-        _, single = notebook_nn(hidden_sizes, STEPS, seed=777 + k)
+    for k, seed, lr in copies():
+        _, single = notebook_nn(hidden_sizes, STEPS, seed=seed, lr=lr)
         linears = [m for m in single if isinstance(m, torch.nn.Linear)]
         for (w, b), lin in zip(model.layer_params(), linears, strict=True):
             # Within 1e-6 (abs + rel), not bit-identical: a broadcast sum adds in another order than addmm;
@@ -35,12 +46,28 @@ def test_autograd_copy_k_equals_its_own_single_network_run(tiny_trainer, hidden_
             torch.testing.assert_close(b[..., k], lin.bias.detach(), rtol=1e-6, atol=1e-6)
 
 
-def test_hand_backprop_copy_k_equals_the_notebook_cell_with_its_seed(tiny_trainer):
+def test_hand_backprop_copy_k_equals_the_notebook_cell_with_its_seed_and_lr(tiny_trainer):
     model = train(tiny_trainer, hidden_sizes=[2], gradient="notebook")
-    for k in range(COPIES):
-        _, single = notebook_backprop(STEPS, seed=777 + k)
+    names = ["w1", "b1", "w2", "b2"]
+    ours = dict(zip(names, (t for pair in model.layer_params() for t in pair), strict=True))
+    for k, seed, lr in copies():
+        _, single = notebook_backprop(STEPS, seed=seed, learning_rate=lr)
         for name, value in single.items():
-            torch.testing.assert_close(getattr(model, name).detach()[..., k], value, rtol=1e-6, atol=1e-6)
+            torch.testing.assert_close(ours[name].detach()[..., k], value, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("lr", [0.1, 0.3, 0.7, 3.0, 10.0])
+def test_per_copy_sgd_is_bit_identical_to_sgd(lr):
+    stack = CopyStack([3], [1.0, lr], num_seeds=2, first_seed=5, gradient="autograd")
+    ours = PerCopySGD([stack])
+    singles = [p.detach()[..., 2:].clone().requires_grad_() for p in stack.parameters()]  # the lr copies
+    for p, single in zip(stack.parameters(), singles, strict=True):
+        p.grad = torch.randn_like(p)
+        single.grad = p.grad[..., 2:].clone()
+    ours.step()
+    torch.optim.SGD(singles, lr=lr).step()
+    for p, single in zip(stack.parameters(), singles, strict=True):
+        assert torch.equal(p.detach()[..., 2:], single.detach())
 
 
 def test_copies_start_from_their_seeds_and_leave_the_random_state_alone():

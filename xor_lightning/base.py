@@ -84,14 +84,14 @@ class XORModule(L.LightningModule):
 
     def hparams_for_tensorboard(self) -> dict[str, Any]:
         """One HParams row: every run has the same columns, so runs of any architecture compare."""
-        sizes = list(self.hparams.hidden_sizes)
         params = {k: v for k, v in self.hparams.items() if not k.startswith("_")}
+        architectures = self.hparams.get("architectures", [self.hparams.get("hidden_sizes", [])])
         params.update(
             model=type(self).__name__,
-            architecture="-".join(str(n) for n in [2, *sizes, 1]),
-            hidden_sizes=str(sizes),
-            hidden_layers=len(sizes),
-            parameters=parameter_count(sizes),
+            architecture=", ".join("-".join(str(n) for n in [2, *sizes, 1]) for sizes in architectures),
+            hidden_sizes=str(self.hparams.get("hidden_sizes", architectures)),
+            hidden_layers=max(len(sizes) for sizes in architectures),
+            parameters=max(parameter_count(sizes) for sizes in architectures),
         )
         return {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in params.items()}
 
@@ -117,8 +117,12 @@ class XORModule(L.LightningModule):
                 "(the cost would weight them unequally): use 1, 2 or 4 processes in all"
             )
 
+    def check_launch(self, trainer: L.Trainer) -> None:
+        """Called by the CLI once the Trainer exists, before fit starts any process, and again in setup."""
+        self.check_world_size(trainer.world_size)
+
     def setup(self, stage: str) -> None:
-        self.check_world_size(self.trainer.world_size)
+        self.check_launch(self.trainer)
 
     def check_finite(self, name: str, value: Tensor) -> None:
         """Stop training, naming the step, when `value` holds NaN or inf.

@@ -15,15 +15,16 @@ from typing import Any
 import torch
 
 from xor_lightning.base import XORModule
-from xor_lightning.checks import ConfigError, check_memory
+from xor_lightning.checks import ConfigError, check_fits
 
 
 def model_classes() -> dict[str, type[XORModule]]:
     """class_path -> class, for every LightningModule of this package, under both of its names."""
     from xor_lightning import XORBackpropClassifier, XORClassifier, XOREnsemble
+    from xor_lightning.study_grid import XORStudyGrid
 
     classes: dict[str, type[XORModule]] = {}
-    for cls in (XORClassifier, XORBackpropClassifier, XOREnsemble):
+    for cls in (XORClassifier, XORBackpropClassifier, XOREnsemble, XORStudyGrid):
         classes[f"xor_lightning.{cls.__name__}"] = cls
         classes[f"{cls.__module__}.{cls.__qualname__}"] = cls
     return classes
@@ -85,7 +86,10 @@ def read_checkpoint(path: str | Path, resume: bool = False) -> Checkpoint:
         if not _plain(value):
             raise refuse(f"hyperparameter {key} is not a plain value")
     try:
-        check_memory(hparams.get("hidden_sizes", ()), hparams.get("num_copies", 1))  # before building anything
+        # Before building anything: the study grid holds several architectures, the studies several lrs.
+        lrs = hparams.get("lr", 1.0)
+        copies = hparams.get("num_copies", 1) * (len(lrs) if isinstance(lrs, list) else 1)
+        check_fits(hparams.get("architectures", [hparams.get("hidden_sizes", ())]), copies)
         with torch.device("meta"):  # shapes only: no memory, no random numbers drawn
             model = cls(**hparams)
     except (ValueError, TypeError) as err:

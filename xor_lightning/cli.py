@@ -176,7 +176,7 @@ class XORLightningCLI(LightningCLI):
         except (ValueError, MisconfigurationException) as err:  # the modules' own checks, the Trainer's
             raise ConfigError(_root_message(err)) from err
         # Before fit launches any other process or writes anything.
-        self.model.check_world_size(self.trainer.world_size)
+        self.model.check_launch(self.trainer)
         if not self.model.automatic_optimization:
             for flag, value, default in (
                 ("gradient_clip_val", self.trainer.gradient_clip_val, None),

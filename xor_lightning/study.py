@@ -12,9 +12,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from torch import Tensor
 
 from xor_lightning.ensemble import XOREnsemble, stuck_on_plateau
 from xor_lightning.inspection import tensorboard_writer
+from xor_lightning.study_plot import fraction_solved_plot
 
 COLUMNS = [
     "architecture",
@@ -28,19 +30,40 @@ COLUMNS = [
 ]
 
 
-def summary_row(name: str, final_cost: torch.Tensor, accuracy: torch.Tensor, solved_step: torch.Tensor) -> list[str]:
-    """One table row; the step quantiles are over the copies that solved (all four right, cost < 0.05)."""
-    steps = solved_step[solved_step >= 0].float()
-    quantiles = torch.quantile(steps, torch.tensor([0.1, 0.5, 0.9])).tolist() if len(steps) else [math.nan] * 3
-    stuck = stuck_on_plateau(final_cost)
-    solved = accuracy == 1.0
-    other = (~solved & ~stuck).float().mean().item()
-    cells = [f"{q:.0f}" if math.isfinite(q) else "never" for q in quantiles]
-    return [name, str(len(accuracy)), pct(solved), *cells, pct(stuck), f"{other:.1%}"]
+def cell_numbers(final_cost: Tensor, accuracy: Tensor, solved_step: Tensor, **_: Tensor) -> dict[str, float]:
+    """Fractions solved (all four right at the end), stuck (final cost within 0.01 of ln 2) and in another
+    local minimum, and the p10/median/p90 of the first solved step over the copies that solved (NaN: none)."""
+    steps = solved_step[solved_step >= 0].double()
+    quantiles = (
+        torch.quantile(steps, torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)).tolist()
+        if len(steps)
+        else [math.nan] * 3
+    )
+    stuck, solved = stuck_on_plateau(final_cost), accuracy == 1.0
+    return {
+        "copies": len(accuracy),
+        "fraction_solved": solved.float().mean().item(),
+        "steps_p10": quantiles[0],
+        "steps_median": quantiles[1],
+        "steps_p90": quantiles[2],
+        "fraction_stuck": stuck.float().mean().item(),
+        "fraction_other": (~solved & ~stuck).float().mean().item(),
+        "mean_final_cost": final_cost.double().mean().item(),
+    }
 
 
-def pct(mask: torch.Tensor) -> str:
-    return f"{mask.float().mean().item():.1%}"
+def summary_row(name: str, **stats: Tensor) -> list[str]:
+    """One table row (see COLUMNS) from per-copy stats."""
+    c = cell_numbers(**stats)
+    steps = [f"{c[k]:.0f}" if math.isfinite(c[k]) else "never" for k in ("steps_p10", "steps_median", "steps_p90")]
+    shares = [f"{c[k]:.1%}" for k in ("fraction_solved", "fraction_stuck", "fraction_other")]
+    return [name, str(c["copies"]), shares[0], *steps, shares[1], shares[2]]
+
+
+def per_lr(stats: dict[str, Tensor]) -> dict[float, dict[str, Tensor]]:
+    """Split per-copy stats by learning rate, in the order the lrs were given."""
+    lrs = list(dict.fromkeys(stats["lr"].tolist()))
+    return {lr: {k: v[stats["lr"] == lr] for k, v in stats.items()} for lr in lrs}
 
 
 def markdown(rows: list[list[str]]) -> str:
@@ -58,23 +81,9 @@ def fraction_solved_curve(solved_step: torch.Tensor, max_steps: int) -> tuple[li
     return steps, [(solved <= s).sum().item() / len(solved_step) for s in steps]
 
 
-def plot(curves: dict[str, tuple[list[int], list[float]]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for name, (steps, fractions) in curves.items():
-        ax.plot(steps, fractions, label=name)
-    ax.set(xlabel="step", ylabel="fraction of seeds solved", ylim=(0, 1.02), title="How often does XOR get learned?")
-    ax.legend(title="architecture")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
+def study_title(what: str, seeds: int, lrs: list[float]) -> str:
+    lr = ", ".join(f"{r:g}" for r in lrs)
+    return f"How often does {what} learn XOR? {seeds} seeds, lr {lr}"
 
 
 class StudyReport(L.Callback):
@@ -85,23 +94,28 @@ class StudyReport(L.Callback):
         if not isinstance(pl_module, XOREnsemble):
             raise TypeError(f"StudyReport needs an XOREnsemble, got {type(pl_module).__name__}")
         log_dir = trainer.log_dir
-        if log_dir is None or not trainer.is_global_zero:
+        if log_dir is None or not trainer.is_global_zero or pl_module.final_stats is None:
             return
-        stats = pl_module.study_stats()
+        stats = pl_module.final_stats[0]  # gathered from every process in on_train_end
         name = architecture_name(pl_module.hparams.hidden_sizes)
-        row = summary_row(name, **stats)
-        table = markdown([row])
+        by_lr = per_lr(stats)
+        label = (lambda lr: name) if len(by_lr) == 1 else (lambda lr: f"{name} lr {lr:g}")
+        table = markdown([summary_row(label(lr), **s) for lr, s in by_lr.items()])
         print(table, end="", flush=True)
         run = Path(log_dir)
         run.mkdir(parents=True, exist_ok=True)
         (run / "study.md").write_text(table)
         with open(run / "study.csv", "w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["copy", "seed", "final_cost", "accuracy", "solved_step"])
-            first = pl_module.hparams.first_seed
-            for k, (cost, acc, step) in enumerate(zip(*(stats[c].tolist() for c in stats), strict=True)):
-                writer.writerow([k, first + k, f"{cost:.9g}", acc, step])
-        plot({name: fraction_solved_curve(stats["solved_step"], trainer.global_step)}, run / "fraction_solved.png")
+            writer.writerow(["copy", "seed", "lr", "final_cost", "accuracy", "solved_step"])
+            columns = zip(
+                *(stats[c].tolist() for c in ("seed", "lr", "final_cost", "accuracy", "solved_step")), strict=True
+            )
+            for k, (seed, lr, cost, acc, step) in enumerate(columns):
+                writer.writerow([k, seed, f"{lr:g}", f"{cost:.9g}", acc, step])
+        curves = {label(lr): fraction_solved_curve(s["solved_step"], trainer.global_step) for lr, s in by_lr.items()}
+        title = study_title(name, pl_module.num_seeds, pl_module.lrs)
+        fraction_solved_plot(curves, run / "fraction_solved.png", title)
         tensorboard = tensorboard_writer(trainer)
         if tensorboard is not None:
             tensorboard.add_histogram("study/final_cost", stats["final_cost"], trainer.global_step)
@@ -114,14 +128,16 @@ def read_run(run: Path) -> tuple[str, dict[str, torch.Tensor], int]:
     import yaml
 
     hparams = yaml.safe_load((run / "hparams.yaml").read_text())
-    columns: dict[str, list[float]] = {"final_cost": [], "accuracy": [], "solved_step": []}
+    columns: dict[str, list[float]] = {"final_cost": [], "accuracy": [], "solved_step": [], "lr": []}
     with open(run / "study.csv", newline="") as f:
         for record in csv.DictReader(f):
             for key in columns:
-                columns[key].append(float(record[key]))
+                columns[key].append(float(record.get(key, hparams["lr"])))  # older study.csv: no lr column
     config = yaml.safe_load((run / "config.yaml").read_text())
     max_steps = int(config["trainer"]["max_steps"])
-    return architecture_name(hparams["hidden_sizes"]), {k: torch.tensor(v) for k, v in columns.items()}, max_steps
+    stats = {k: torch.tensor(v) for k, v in columns.items()}
+    stats["solved_step"] = stats["solved_step"].long()
+    return architecture_name(hparams["hidden_sizes"]), stats, max_steps
 
 
 def summarize(logs: Path) -> str:
@@ -136,7 +152,11 @@ def summarize(logs: Path) -> str:
     runs.sort(key=lambda r: (len(r[0]), r[0]))
     table = markdown([summary_row(name, **stats) for name, stats, _ in runs])
     (logs / "study.md").write_text(table)
-    plot({name: fraction_solved_curve(stats["solved_step"], steps) for name, stats, steps in runs}, logs / "study.png")
+    curves = {name: fraction_solved_curve(stats["solved_step"], steps) for name, stats, steps in runs}
+    seeds = sorted({len(stats["accuracy"]) for _, stats, _ in runs})
+    lrs = sorted({lr for _, stats, _ in runs for lr in stats["lr"].tolist()})
+    what = "each network" if len(runs) > 1 else runs[0][0]
+    fraction_solved_plot(curves, logs / "study.png", study_title(what, seeds[-1], lrs))
     return table
 
 

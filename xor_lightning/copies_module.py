@@ -1,0 +1,139 @@
+"""What the seed ensemble and the study grid share: copy stacks trained side by side, sharded over
+processes by CopyShardedStrategy, with results and checkpoints gathered back in global copy order."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from xor_lightning.base import XORModule
+from xor_lightning.checks import ConfigError, check_fits, check_lr
+from xor_lightning.copies import CopyStack, Gradient
+from xor_lightning.data import xor_truth_table
+from xor_lightning.per_copy_sgd import PerCopySGD
+from xor_lightning.sharding import NAME, CopyShardedStrategy, concat_shards, shard_bounds
+
+
+def check_lrs(lr: float | list[float]) -> list[float]:
+    lrs = [lr] if isinstance(lr, (int, float)) else list(lr)
+    if not lrs:
+        raise ValueError("lr must be a number or a non-empty list of numbers")
+    return [check_lr(r) for r in lrs]
+
+
+class CopiesModule(XORModule):
+    """Base class: `stacks` holds one CopyStack per architecture, all with the same copies (lrs x seeds)."""
+
+    def build_stacks(
+        self, architectures: list[list[int]], lrs: list[float], num_seeds: int, first_seed: int, gradient: Gradient
+    ) -> None:
+        if isinstance(num_seeds, bool) or not isinstance(num_seeds, int) or num_seeds < 1:
+            raise ValueError(f"num_copies must be a positive integer, got {num_seeds!r}")
+        if gradient not in ("autograd", "notebook", "mean"):
+            raise ValueError(f"gradient must be 'autograd', 'notebook' or 'mean', got {gradient!r}")
+        check_fits(architectures, num_seeds * len(lrs))  # before anything is allocated
+        self.automatic_optimization = False
+        self.lrs, self.num_seeds, self.first_seed = lrs, num_seeds, first_seed
+        self.total_copies = num_seeds * len(lrs)  # per architecture, over all processes
+        self.stacks = nn.ModuleList(CopyStack(h, lrs, num_seeds, first_seed, gradient) for h in architectures)
+        X, Y = xor_truth_table()  # every copy sees all four samples on every process
+        self.register_buffer("X", X, persistent=False)
+        self.register_buffer("Y", Y, persistent=False)
+        self.sharded_over = 1  # processes the copies are split over (set in setup)
+        self.final_stats: list[dict[str, Tensor]] | None = None
+
+    def check_world_size(self, world_size: int) -> None:
+        if world_size > 1 and self.total_copies % world_size:
+            raise ConfigError(
+                f"{type(self).__name__} splits its {self.total_copies} copies evenly over the processes: "
+                f"{world_size} processes do not divide them (change num_copies or --trainer.devices)"
+            )
+
+    def check_launch(self, trainer: L.Trainer) -> None:
+        world = trainer.world_size
+        self.check_world_size(world)
+        if world > 1 and not isinstance(trainer.strategy, CopyShardedStrategy):
+            raise ConfigError(
+                f"{type(self).__name__} on {world} processes needs --trainer.strategy {NAME}: "
+                f"{type(trainer.strategy).__name__} would average gradients between independent copies"
+            )
+
+    def setup(self, stage: str) -> None:
+        world = self.trainer.world_size
+        self.check_launch(self.trainer)
+        if stage == "fit" and world > 1 and self.sharded_over == 1:
+            start, stop = shard_bounds(self.total_copies, self.trainer.global_rank, world)
+            for stack in self.stacks:
+                stack.shard(start, stop)
+            self.sharded_over = world
+
+    def gather(self, t: Tensor) -> Tensor:
+        """A per-copy tensor of this process -> the same over all copies (collective: every rank calls)."""
+        return concat_shards(self.all_gather(t), self.sharded_over) if self.sharded_over > 1 else t
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return PerCopySGD(self.stacks)
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, 2) -> (N, copies of every stack)
+        return torch.cat([stack(x) for stack in self.stacks], dim=-1)
+
+    def cost(self, hypothesis: Tensor, Y: Tensor) -> Tensor:
+        return CopyStack.cost(hypothesis, Y)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        # The batch may be this rank's share of the samples; the copies train on the whole table.
+        X, Y, step, optimizer = self.X, self.Y, self.global_step, self.optimizers()
+        optimizer.zero_grad()
+        results = [stack.costs_and_gradients(X, Y) for stack in self.stacks]
+        total = sum(costs.sum() for _, costs in results)
+        self.check_finite("cost", total.detach())
+        if self.hparams.gradient == "autograd":
+            self.manual_backward(total)  # copies share nothing: each gets its own gradient
+        optimizer.step()
+        for stack, (hypothesis, costs) in zip(self.stacks, results, strict=True):
+            stack.record_solved(step, hypothesis.detach(), costs.detach(), Y, self.hparams.solved_cost)
+        return total.detach() / sum(len(stack.solved_step) for stack in self.stacks)
+
+    def study_stats(self) -> list[dict[str, Tensor]]:
+        """Per stack, per copy in global order: final cost, accuracy, first solved step (-1: never),
+        lr and seed. Gathers from every process when sharded (then every rank must call it)."""
+        seeds = torch.arange(self.total_copies) % self.num_seeds + self.first_seed
+        lrs = torch.tensor(self.lrs, dtype=torch.float64).repeat_interleave(self.num_seeds)  # exact keys
+        stats = []
+        with torch.no_grad():
+            for stack in self.stacks:
+                hypothesis = stack(self.X)
+                local = {
+                    "final_cost": stack.cost(hypothesis, self.Y),
+                    "accuracy": ((hypothesis > 0.5) == self.Y.bool()).float().mean(0),
+                    "solved_step": stack.solved_step,
+                }
+                stats.append({k: self.gather(v).cpu() for k, v in local.items()} | {"lr": lrs, "seed": seeds})
+        return stats
+
+    def on_train_start(self) -> None:
+        self.final_stats = None
+
+    def on_train_end(self) -> None:
+        self.final_stats = self.study_stats()  # here every rank takes part; reports run on rank 0 only
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.sharded_over > 1:  # every rank dumps the checkpoint; rank 0 writes all copies
+            state = checkpoint["state_dict"]
+            for key in [k for k in state if k.startswith("stacks.")]:
+                state[key] = self.gather(state[key])
+        super().on_save_checkpoint(checkpoint)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self.sharded_over > 1:  # a checkpoint holds every copy; keep this rank's share
+            start, stop = shard_bounds(self.total_copies, self.trainer.global_rank, self.sharded_over)
+            state = checkpoint["state_dict"]
+            for key in [k for k in state if k.startswith("stacks.")]:
+                state[key] = state[key][..., start:stop]
+
+    def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: object) -> Tensor:
+        hypothesis = self(self.X)
+        self.log(f"{stage}_loss", self.cost(hypothesis, self.Y).mean(), sync_dist=True)
+        self.log(f"{stage}_acc", ((hypothesis > 0.5) == self.Y.bool()).float().mean(), sync_dist=True)
+        return hypothesis

@@ -1,0 +1,69 @@
+"""The study grid: for which widths and learning rates does plain SGD learn XOR, and how fast?
+
+One run trains every architecture x lr x seed at once (one CopyStack per architecture, every lr inside
+it); `GridReport` writes study_grid.csv / .md / .png next to the run folders (`make study-grid`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor
+
+from xor_lightning.checks import check_hidden_sizes
+from xor_lightning.copies import Gradient
+from xor_lightning.copies_module import CopiesModule, check_lrs
+
+WIDTHS_AND_DEEP = [[1], [2], [3], [4], [5], [6], [7], [8], [10, 10, 10]]
+LRS = [0.1, 0.3, 1.0, 3.0, 10.0]
+
+
+class XORStudyGrid(CopiesModule):
+    """`num_copies` seeds of every architecture at every lr, trained side by side in one run.
+
+    Cell (architecture a, lr r) holds seeds first_seed .. first_seed + num_copies - 1; each copy trains
+    exactly like a single network with that seed, architecture and lr (see XOREnsemble).
+
+    Args:
+        architectures: hidden sizes of each architecture ([] is the perceptron).
+        lr: the learning rates, each in (0, 100].
+        num_copies: seeds per cell.
+        first_seed: the first seed of every cell.
+        gradient: "autograd", or the hand-backprop modes "notebook" / "mean".
+        solved_cost: cost below which a copy with four right predictions counts as solved.
+    """
+
+    def __init__(
+        self,
+        architectures: list[list[int]] = WIDTHS_AND_DEEP,
+        lr: list[float] = LRS,
+        num_copies: int = 1024,
+        first_seed: int = 777,
+        gradient: Gradient = "autograd",
+        solved_cost: float = 0.05,
+    ) -> None:
+        super().__init__()
+        architectures = [check_hidden_sizes(h) for h in architectures]
+        if not architectures:
+            raise ValueError("architectures must name at least one architecture")
+        lr = check_lrs(lr)
+        if not 0 < solved_cost < math.log(2):
+            raise ValueError(f"solved_cost must be in (0, ln 2), got {solved_cost!r}")
+        self.save_hyperparameters()  # the checked locals: plain lists
+        self.build_stacks(architectures, lr, num_copies, first_seed, gradient)
+
+    def layer_params(self) -> list[tuple[Tensor, Tensor]]:  # what inspection callbacks would show
+        return self.stacks[0].layer_params()
+
+    def activations(self, x: Tensor) -> list[Tensor]:
+        return self.stacks[0].activations(x)
+
+    def report(self, X: Tensor, Y: Tensor) -> tuple[str, dict[str, float]]:
+        """The fraction of all copies solved (all four predictions right at the end), not an accuracy."""
+        stats = self.final_stats if self.final_stats is not None else self.study_stats()
+        solved = sum((s["accuracy"] == 1.0).sum().item() for s in stats) / (len(stats) * self.total_copies)
+        text = (
+            f"{len(stats)} architectures x {len(self.lrs)} lrs x {self.num_seeds} seeds: "
+            f"all four right for {solved:.1%} of the copies\nfraction solved: {solved}"
+        )
+        return text, {"hp/fraction_solved": solved}

@@ -1,0 +1,61 @@
+"""The studies' pictures, drawn on `matplotlib.figure.Figure` (no pyplot, no global backend)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+MARKERS = "osD^v<>ph*"
+
+
+def save(fig: Figure, path: Path) -> None:
+    tmp = path.with_suffix(".tmp.png")  # a reader never sees half a picture
+    fig.savefig(tmp)
+    tmp.replace(path)
+
+
+def fraction_solved_plot(curves: dict[str, tuple[list[int], list[float]]], path: Path, title: str) -> None:
+    """Fraction of seeds solved by each step, one line per architecture (or lr).
+
+    The y axis starts below 0 and every line carries markers above the grid, so a line that stays at
+    0 (the perceptron) is drawn in front of the axis, not hidden behind it."""
+    fig = Figure(figsize=(6.4, 4.2), dpi=100)
+    ax = fig.add_subplot()
+    for k, (name, (steps, fractions)) in enumerate(curves.items()):
+        every = max(1, len(steps) // 12)
+        ax.plot(steps, fractions, label=name, marker=MARKERS[k % len(MARKERS)], markevery=every, zorder=3 + k)
+    ax.set(xlabel="step", ylabel="fraction of seeds solved", ylim=(-0.03, 1.03), title=title)
+    ax.legend(loc="center right")
+    ax.grid(alpha=0.3, zorder=0)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def heatmaps(
+    rows: list[str], columns: list[str], solved: list[list[float]], median: list[list[float]], path: Path, title: str
+) -> None:
+    """Two annotated heatmaps over architecture (rows) x lr (columns): fraction solved, median steps."""
+    fig = Figure(figsize=(11, 0.45 * len(rows) + 2.2), dpi=100)
+    axes = fig.subplots(1, 2)
+    finite = [v for row in median for v in row if math.isfinite(v)]
+    panels = (
+        (axes[0], solved, "fraction of seeds solved", "viridis", (0.0, 1.0), lambda v: f"{v:.0%}"),
+        (axes[1], median, "median steps to solve (solved seeds)", "magma_r", (0, max(finite, default=1)), None),
+    )
+    for ax, values, label, cmap, (low, high), fmt in panels:
+        masked = [[v if math.isfinite(v) else float("nan") for v in row] for row in values]
+        image = ax.imshow(masked, cmap=cmap, vmin=low, vmax=high, aspect="auto")
+        fig.colorbar(image, ax=ax, label=label)
+        ax.set(xticks=range(len(columns)), xticklabels=columns, yticks=range(len(rows)), yticklabels=rows)
+        ax.set(xlabel="learning rate", ylabel="architecture", title=label)
+        for i, row in enumerate(values):
+            for j, v in enumerate(row):
+                text = "never" if not math.isfinite(v) else (fmt(v) if fmt else f"{v:.0f}")
+                shade = (v - low) / (high - low or 1) if math.isfinite(v) else 0.0
+                dark = shade < 0.5 if cmap == "viridis" else shade > 0.5
+                ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    fig.suptitle(title)
+    fig.tight_layout()
+    save(fig, path)
