@@ -124,6 +124,9 @@ class CopyStack(nn.Module):
         self.first_copy += start
 
 
-def stuck_on_plateau(final_cost: Tensor, tolerance: float = 0.01) -> Tensor:
+PLATEAU_TOLERANCE = 0.01  # "stuck on the plateau": a cost within this of ln 2
+
+
+def stuck_on_plateau(final_cost: Tensor, tolerance: float = PLATEAU_TOLERANCE) -> Tensor:
     """Per copy: did training end at the symmetric point, cost ln 2 = 0.6931?"""
     return (final_cost - math.log(2)).abs() < tolerance
