@@ -117,7 +117,7 @@ def damaged(good: Path, folder: Path) -> dict[str, tuple[Path, str]]:
         "no optimizer": (lambda c: c.pop("optimizer_states"), "no optimizer state to resume from"),
         "huge ensemble": (
             lambda c: c["hyper_parameters"].update(_class_path="xor_lightning.XOREnsemble", num_copies=10**9),
-            "more than this machine can give",
+            "1000000000 copies in all: a study may hold at most",
         ),
     }
     return {name: (edited(good, folder, name.replace(" ", "_"), edit), msg) for name, (edit, msg) in cases.items()}

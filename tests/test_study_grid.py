@@ -88,7 +88,7 @@ def test_ranks_train_their_copies_independently(tmp_path):
 def test_grid_refuses_what_cannot_work():
     with pytest.raises(ValueError, match="lr"):
         XORStudyGrid(architectures=[[2]], lr=[1.0, 0.0], num_copies=2)
-    with pytest.raises(ValueError, match="more than half"):
+    with pytest.raises(ValueError, match="more than this machine can give"):
         XORStudyGrid(architectures=[[10_000]], num_copies=100_000)
     with pytest.raises(ValueError, match="at most"):
         XORStudyGrid(architectures=[[2]], num_copies=10**9)
