@@ -7,7 +7,7 @@ CLI    := $(BIN)/python -m xor_lightning
 PORT   ?= 6006
 
 .DEFAULT_GOAL := help
-.PHONY: help install train train-all train-backprop test test-fast lint tensorboard study docs bench clean
+.PHONY: help install train train-all train-backprop test test-fast lint check-floors tensorboard study docs bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -36,6 +36,11 @@ test-fast: $(STAMP) ## run the test suite without the slow full-length runs
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# Needs the package index and a few minutes, so `make test` leaves it out. torch stays at the lock's
+# 2.13.0 (the CPU wheel on disk; an older one is a multi-GB CUDA download): its floor is argued, not run.
+check-floors: ## fast tests in a scratch venv with every dependency at its declared floor (torch: lock's 2.13.0)
+	$(PYTHON) scripts/check_floors.py
 
 # TensorBoard keeps only 10 images per tag by default and drops some, step 0 included: keep them all.
 tensorboard: $(STAMP) ## serve TensorBoard over logs/ on localhost (PORT=6006)
