@@ -7,7 +7,7 @@ CLI    := $(BIN)/python -m xor_lightning
 PORT   ?= 6006
 
 .DEFAULT_GOAL := help
-.PHONY: help install train train-all train-backprop test test-fast lint notebook tensorboard study study-grid docs bench clean
+.PHONY: help install train train-all train-backprop test test-fast lint check-floors notebook tensorboard study study-grid docs bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -44,6 +44,11 @@ notebook: $(STAMP) ## open notebooks/xor_lesson.ipynb in the venv's Jupyter (or 
 	else echo "Jupyter is not installed in $(VENV); install it, then run make notebook again:"; \
 	echo "  $(BIN)/python -m pip install -c constraints.txt notebook"; \
 	echo "or run it without a browser: $(BIN)/python -m pytest tests/test_notebook.py"; fi
+
+# Needs the package index and a few minutes, so `make test` leaves it out. torch stays at the lock's
+# 2.13.0 (the CPU wheel on disk; an older one is a multi-GB CUDA download): its floor is argued, not run.
+check-floors: ## fast tests in a scratch venv with every dependency at its declared floor (torch: lock's 2.13.0)
+	$(PYTHON) scripts/check_floors.py
 
 # TensorBoard keeps only 10 images per tag by default and drops some, step 0 included: keep them all.
 tensorboard: $(STAMP) ## serve TensorBoard over logs/ on localhost (PORT=6006)
