@@ -26,7 +26,8 @@ train-backprop: $(STAMP) ## fit the 2-2-1 net with hand-computed backprop (the n
 	$(CLI) fit -c configs/xor_backprop.yaml
 
 train-all: $(STAMP) ## fit every shipped experiment, one after another
-	for c in xor_backprop xor_nn xor_nn_wide_deep perceptron; do $(CLI) fit -c configs/$$c.yaml || exit 1; done
+	@for c in xor_backprop xor_nn xor_nn_wide_deep perceptron; do \
+		echo "=== $$c: $(CLI) fit -c configs/$$c.yaml"; $(CLI) fit -c configs/$$c.yaml || exit 1; done
 
 test: $(STAMP) ## run the test suite, full 10001-step runs included
 	$(BIN)/python -m pytest

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, assert_refused_in_one_line, run_cli, tree
 from xor_lightning.cli import main
 
 CONFIG = str(REPO / "configs/xor_nn.yaml")
@@ -142,3 +142,126 @@ def test_pickle_payload_in_a_checkpoint_never_runs(subcommand, checkpoints, tmp_
     assert "not a loadable checkpoint" in result.stderr
     assert not marker.exists()
     assert not (tmp_path / "logs").exists()
+
+
+def alias_bomb(folder: Path) -> Path:
+    """Nine levels of nine aliases: 9^6 strings from a 300-byte file ("billion laughs")."""
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcde", "bcdef", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    path = folder / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# Each a real process: what stderr shows, the exit code, and that the folder is unchanged.
+RESOURCES = {
+    "alias bomb": (lambda d: ["fit", "-c", str(alias_bomb(d))], "holds more than 1000 values"),
+    "quadratic list": (
+        lambda d: ["fit", "--model.init_args.hidden_sizes", "[" + ",".join(["1"] * 2000) + "]"],
+        "lists more than 200 values",
+    ),
+    "too many copies": (
+        lambda d: ["fit", "-c", str(REPO / "configs/study_xor_nn.yaml"), "--model.init_args.num_copies=1000000000"],
+        "a study may hold at most",
+    ),
+    "too wide": (
+        lambda d: ["fit", "--model.init_args.hidden_sizes=[100000,100000]"],
+        "more than this machine can give",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RESOURCES))
+def test_resource_exhaustion_is_refused_in_one_line(case, tmp_path):
+    make_args, expected = RESOURCES[case]
+    args = make_args(tmp_path)
+    before = tree(tmp_path)
+    assert_refused_in_one_line(run_cli(*args, cwd=tmp_path, timeout=60), expected)
+    assert tree(tmp_path) == before
+
+
+OTHER_FAILURES = {
+    "save_dir is a file": (["--trainer.logger.init_args.save_dir=notes.txt"], "notes.txt is a file, not a folder"),
+    "gpu on a cpu machine": (["--trainer.accelerator=gpu"], "gpu"),
+    "no devices": (["--trainer.devices=0"], "trainer.devices must be at least 1"),
+    "val interval 0": (["--trainer.val_check_interval=0"], "trainer.val_check_interval must be a positive"),
+    "seed out of range": (["--seed_everything=99999999999"], "seed_everything must be"),
+    "clip a manual module": (
+        ["-c", str(REPO / "configs/xor_backprop.yaml"), "--trainer.gradient_clip_val=0.5"],
+        "trainer.gradient_clip_val: XORBackpropClassifier applies its own updates",
+    ),
+    "3 ddp processes": (
+        ["--trainer.strategy=ddp", "--trainer.devices=3", "--trainer.accelerator=cpu"],
+        "3 processes cannot share the 4 XOR samples equally",
+    ),
+    "not utf-8": (["-c", "latin1.yaml"], "config latin1.yaml: not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("case", list(OTHER_FAILURES))
+def test_other_failures_are_one_line_exit_2_and_write_nothing(case, tmp_path):
+    if case == "gpu on a cpu machine" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    (tmp_path / "notes.txt").write_text("not a folder\n")
+    (tmp_path / "latin1.yaml").write_bytes(b"trainer:\n  max_steps: 5\n# caf\xe9\n")
+    args, expected = OTHER_FAILURES[case]
+    before = tree(tmp_path)
+    result = run_cli("fit", *args, "--trainer.max_steps=5", cwd=tmp_path, timeout=60)
+    assert_refused_in_one_line(result, expected)
+    assert "Seed set to" not in result.stderr
+    assert tree(tmp_path) == before
+
+
+def test_a_read_only_save_dir_is_refused_before_writing(tmp_path, monkeypatch, capsys):
+    import os
+
+    from xor_lightning import cli
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    logs.chmod(0o500)
+    try:
+        if os.access(logs, os.W_OK):  # root ignores permission bits: simulate a read-only filesystem
+
+            def read_only(*args, **kwargs):
+                raise PermissionError(13, "Read-only file system")
+
+            monkeypatch.setattr(cli.tempfile, "mkstemp", read_only)
+        monkeypatch.chdir(tmp_path)
+        code, err = run_main(["fit", "--trainer.max_steps=5"], capsys)
+        assert (
+            (code == 2
+            and err.strip() == "error: trainer.logger save_dir: cannot write in logs (Read-only file system)")
+            or (code == 2 and "cannot write in logs" in err)
+        ), err
+        assert list(logs.iterdir()) == []
+    finally:
+        logs.chmod(0o700)
+
+
+def test_a_full_disk_while_saving_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys):
+    """The first fit saves last.ckpt; the resumed fit's save fails (ENOSPC): one line, last.ckpt intact."""
+    import errno
+
+    import lightning.fabric.utilities.cloud_io as cloud_io
+
+    monkeypatch.chdir(tmp_path)
+    code, _ = run_main_ok(["fit", "--trainer.max_steps=5"], capsys)
+    last = tmp_path / "logs/xor/version_0/checkpoints/last.ckpt"
+    saved = last.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cloud_io.torch, "save", disk_full)
+    code, err = run_main(["fit", "--trainer.max_steps=10", "--ckpt_path=last"], capsys)
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("error: ")]
+    assert code == 1 and lines and "No space left on device" in lines[-1], err
+    assert "Traceback" not in err
+    assert last.read_bytes() == saved
+
+
+def run_main_ok(args, capsys) -> tuple[int, str]:
+    main(args)
+    return 0, capsys.readouterr().err

@@ -35,6 +35,7 @@ class XORModule(L.LightningModule):
         self.val_acc = BinaryAccuracy()
         self.test_acc = BinaryAccuracy()
         self.example_input_array = torch.zeros(XOR_SAMPLES, 2)  # lets TensorBoard draw the graph
+        self.trained_steps = 0  # updates behind the weights: global_step in fit, the checkpoint's otherwise
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: str | Path, **kwargs: Any) -> XORModule:  # type: ignore[override]
@@ -149,16 +150,25 @@ class XORModule(L.LightningModule):
         if bad:
             raise NonFiniteError(f"refusing to save a checkpoint with non-finite {', '.join(bad)}")
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # test/validate/predict restore the weights but not the loops: remember how trained they are.
+        self.trained_steps = int(checkpoint.get("global_step", 0))
+
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: BinaryAccuracy) -> Tensor:
         X, Y = batch
         hypothesis = self(X)
         accuracy(hypothesis, Y.int())
-        self.log(f"{stage}_loss", self.cost(hypothesis, Y), sync_dist=True)
-        self.log(f"{stage}_acc", accuracy)
-        # Lightning's documented override of the logging step: the number of updates behind these
-        # weights, so val_loss at step 1000 sits beside train_loss at step 1000, also after a resume.
-        self.log("step", float(self.global_step))
+        self.log_evaluation(stage, self.cost(hypothesis, Y), accuracy)
         return hypothesis
+
+    def log_evaluation(self, stage: str, loss: Tensor, accuracy: BinaryAccuracy | Tensor) -> None:
+        self.log(f"{stage}_loss", loss, sync_dist=True)
+        self.log(f"{stage}_acc", accuracy, sync_dist=isinstance(accuracy, Tensor))
+        # Lightning's documented override of the logging step: the number of updates behind these
+        # weights, so val_loss at step 1000 sits beside train_loss at step 1000, also after a resume,
+        # and `test` from a checkpoint logs at the checkpoint's step.
+        fitting = self.trainer.state.fn == "fit"
+        self.log("step", float(self.global_step if fitting else self.trained_steps))
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self._evaluate(batch, "val", self.val_acc)

@@ -285,9 +285,21 @@ def _one_line(message: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 4] + " ..."
 
 
+class CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record comes: main() may run again with stderr replaced."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def main(args: Any = None) -> None:
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = CurrentStderr()
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)

@@ -126,6 +126,7 @@ class CopiesModule(XORModule):
         super().on_save_checkpoint(checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
         if self.sharded_over > 1:  # a checkpoint holds every copy; keep this rank's share
             start, stop = shard_bounds(self.total_copies, self.trainer.global_rank, self.sharded_over)
             state = checkpoint["state_dict"]
@@ -134,6 +135,6 @@ class CopiesModule(XORModule):
 
     def _evaluate(self, batch: tuple[Tensor, Tensor], stage: str, accuracy: object) -> Tensor:
         hypothesis = self(self.X)
-        self.log(f"{stage}_loss", self.cost(hypothesis, self.Y).mean(), sync_dist=True)
-        self.log(f"{stage}_acc", ((hypothesis > 0.5) == self.Y.bool()).float().mean(), sync_dist=True)
+        accuracy = ((hypothesis > 0.5) == self.Y.bool()).float().mean()
+        self.log_evaluation(stage, self.cost(hypothesis, self.Y).mean(), accuracy)
         return hypothesis

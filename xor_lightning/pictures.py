@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from xor_lightning.data import xor_truth_table
 from xor_lightning.copies import PLATEAU_TOLERANCE
+from xor_lightning.data import xor_truth_table
 
 PAD = 0.1  # the grid covers [-PAD, 1 + PAD]^2, so points at the corners sit whole inside the frame
 LN2 = math.log(2)  # the plateau: every output 1/2

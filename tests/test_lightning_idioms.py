@@ -1,0 +1,77 @@
+"""What a Lightning user expects: a plain Trainer prints the lesson, automatic optimization takes the
+Trainer's flags, and the CLI's runs read cleanly (issue: the lesson as Lightning users expect it)."""
+
+import re
+
+import lightning as L
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.conftest import REPO, run_cli
+from tests.oracle import notebook_nn
+from xor_lightning import XORBackpropClassifier, XORClassifier, XORDataModule
+
+STEP_LINE = re.compile(r"^(\d+) (\S+)$", re.M)
+
+
+def test_xor_classifier_is_the_textbook_automatic_optimization_module():
+    model = XORClassifier()
+    assert model.automatic_optimization
+    assert not XORBackpropClassifier().automatic_optimization  # the hand gradients stay manual
+
+
+def test_a_plain_trainer_prints_the_lesson_and_fills_callback_metrics(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    L.seed_everything(777, verbose=False)
+    trainer = L.Trainer(max_steps=201, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(XORClassifier(), XORDataModule())
+    out = capsys.readouterr().out
+    oracle, _ = notebook_nn([2], 201)
+    assert STEP_LINE.findall(out) == [(str(s), repr(oracle[s].item())) for s in (0, 100, 200)]
+    assert out.index("hypothesis:") < out.index("predicted:") < out.index("accuracy:")
+    assert trainer.callback_metrics["train_loss"].item() == oracle[200].item()
+
+
+def test_a_plain_trainer_validates_at_each_epoch_end(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    L.seed_everything(777, verbose=False)
+    trainer = L.Trainer(max_steps=201, enable_progress_bar=False, logger=False, enable_checkpointing=False)
+    trainer.fit(XORClassifier(), XORDataModule(steps_per_epoch=100))
+    oracle, _ = notebook_nn([2], 201)
+    # Validation after 200 updates sees the weights the step-200 cost was computed with.
+    assert trainer.callback_metrics["val_loss"].item() == pytest.approx(oracle[200].item(), abs=1e-7)
+
+
+@pytest.mark.parametrize("flags", [{"gradient_clip_val": 0.5}, {"accumulate_grad_batches": 2}], ids=str)
+def test_automatic_optimization_honours_the_trainers_flags(tiny_trainer, flags):
+    L.seed_everything(777, verbose=False)
+    model = XORClassifier()
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer, recorder = tiny_trainer(20, **flags)
+    trainer.fit(model, XORDataModule())
+    assert trainer.global_step == 20
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    if "accumulate_grad_batches" in flags:
+        assert len(recorder.losses) == 40  # two batches per update
+
+
+def test_fit_then_test_from_its_checkpoint_is_quiet_and_keeps_one_run_folder(tmp_path):
+    config = str(REPO / "configs/xor_nn.yaml")
+    fit = run_cli("fit", "-c", config, "--trainer.max_steps=101", cwd=tmp_path)
+    test = run_cli("test", "-c", config, "--ckpt_path", "last", cwd=tmp_path)
+    for result in (fit, test):
+        assert result.returncode == 0, result.stderr
+        noisy = [ln for ln in result.stderr.splitlines() if re.search(r"warn|deprecat|tip", ln, re.I)]
+        assert noisy == [], noisy
+    assert [p.name for p in (tmp_path / "logs/xor_nn").iterdir()] == ["version_0"]
+    acc = EventAccumulator(str(tmp_path / "logs/xor_nn/version_0"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("test_acc")] == [101]  # beside the fit, at its last update
+
+
+def test_make_train_all_prints_a_header_before_each_experiment():
+    makefile = (REPO / "Makefile").read_text()
+    recipe = makefile.split("\ntrain-all:", 1)[1].split("\n\n", 1)[0]
+    assert "echo" in recipe and "$$c" in recipe.split("echo", 1)[1].split(";", 1)[0]
