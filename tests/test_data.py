@@ -1,6 +1,10 @@
+import lightning as L
 import torch
 
+from xor_lightning.callbacks import NotebookReport
+from xor_lightning.chunks import ChunkedStream, aligned_chunk
 from xor_lightning.data import XORDataModule, xor_truth_table
+from xor_lightning.inspection import GradientNorms
 
 
 def test_truth_table_is_xor_in_notebook_order():
@@ -27,3 +31,31 @@ def test_val_test_predict_serve_one_batch_of_four():
         batches = list(loader)
         assert len(batches) == 1
         assert torch.equal(batches[0][0], X) and torch.equal(batches[0][1], Y)
+
+
+def chunk_sizes(start: int, chunk: int, steps_per_epoch: int = 1000) -> list[int]:
+    X, Y = xor_truth_table()
+    stream = ChunkedStream(X, Y, steps_per_epoch, lambda: (start, chunk))
+    sizes = []
+    for xb, yb in stream:
+        assert xb.shape == (len(xb), 4, 2) and yb.shape == (len(xb), 4, 1)
+        assert xb.stride(0) == 0 and xb.data_ptr() == X.data_ptr()  # a view: n updates, no copy
+        assert torch.equal(xb[-1], X) and torch.equal(yb[0], Y)
+        sizes.append(len(xb))
+    return sizes
+
+
+def test_chunks_end_on_the_interval_and_the_epoch_end_from_any_start():
+    assert chunk_sizes(0, 100) == [100] * 10
+    assert chunk_sizes(1234, 100) == [66] + [100] * 7  # a resume: realign, stop at the epoch end (2000)
+    assert chunk_sizes(970, 30) == [20, 10]  # 990 is on the interval, 1000 ends the epoch
+
+
+def test_the_chunk_divides_every_callback_interval_and_the_epoch():
+    trainer = L.Trainer(callbacks=[NotebookReport(every_n_steps=60), GradientNorms(every_n_steps=40)], logger=False)
+    assert aligned_chunk(trainer, 100, 1000) == 20
+    assert aligned_chunk(None, 100, 300) == 100
+    dm = XORDataModule(updates_per_batch=7)
+    assert dm.chunk_position() == (0, 1)  # gcd(7, 1000)
+    assert isinstance(dm.train_dataloader().dataset, ChunkedStream)
+    assert not isinstance(XORDataModule().train_dataloader().dataset, ChunkedStream)  # 1: plain batches, as before

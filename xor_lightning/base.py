@@ -13,7 +13,7 @@ from torchmetrics.classification import BinaryAccuracy
 
 from xor_lightning.callbacks import NotebookReport
 from xor_lightning.checks import ConfigError, parameter_count
-from xor_lightning.data import XOR_SAMPLES
+from xor_lightning.data import XOR_SAMPLES, XORDataModule
 
 
 class NonFiniteError(RuntimeError):
@@ -29,6 +29,8 @@ class XORModule(L.LightningModule):
 
     #: Why this module cannot train on several processes (None: it can, autograd all-reduces its gradients).
     single_process_reason: str | None = None
+    #: Whether `training_step` takes a chunk of several updates (XORDataModule(updates_per_batch > 1)).
+    takes_update_chunks: bool = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -122,8 +124,14 @@ class XORModule(L.LightningModule):
         """Called by the CLI once the Trainer exists, before fit starts any process, and again in setup."""
         self.check_world_size(trainer.world_size)
 
+    def check_data(self, trainer: L.Trainer, datamodule: Any) -> None:
+        """Called with `check_launch`: refuse data this module cannot train on (chunks of several updates)."""
+        if isinstance(datamodule, XORDataModule):
+            datamodule.check_trainer(trainer, self.takes_update_chunks, type(self).__name__)
+
     def setup(self, stage: str) -> None:
         self.check_launch(self.trainer)
+        self.check_data(self.trainer, self.trainer.datamodule)
 
     def check_finite(self, name: str, value: Tensor) -> None:
         """Stop training, naming the step, when `value` holds NaN or inf.

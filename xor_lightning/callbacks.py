@@ -4,16 +4,39 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch import Tensor
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 from xor_lightning.checks import check_positive_int
 from xor_lightning.data import xor_truth_table
+
+
+def batch_costs(trainer: L.Trainer, outputs: Any, every_n_steps: int, after: int = -1) -> dict[int, Tensor]:
+    """{step: cost} for the steps on the interval (and past `after`) that the batch just done covered.
+
+    A batch covers the steps [global_step - n, global_step), n its number of updates: len(outputs["costs"])
+    when the module returns every update's cost (a chunk), else 1 with the cost outputs["loss"]. The cost
+    of step s is the one computed before update s, as the notebook prints it. Only the steps returned
+    pay for the mean over DDP ranks, a collective: every rank must call this.
+    """
+    costs = outputs.get("costs") if isinstance(outputs, Mapping) else None
+    if costs is None:
+        costs = (outputs["loss"] if isinstance(outputs, Mapping) else outputs).reshape(1)
+    end = trainer.global_step  # already counts this batch's updates
+    first = max(end - len(costs), after + 1)
+    first += -first % every_n_steps  # the first step on the interval
+    offset = end - len(costs)
+    return {
+        step: trainer.strategy.reduce(costs[step - offset].detach(), reduce_op="mean")
+        for step in range(first, end, every_n_steps)
+    }
 
 
 class NotebookReport(L.Callback):
@@ -22,6 +45,7 @@ class NotebookReport(L.Callback):
     The line for step s carries the cost computed *before* update s (as the notebook prints it); the
     same value goes to the loggers as `train_loss` at step s and to `trainer.callback_metrics`. Only
     those steps pay for the `.item()` and the logging: logging every step would cost more than the step.
+    A batch of several updates (a chunk) prints every step on the interval that it covered.
     """
 
     def __init__(self, every_n_steps: int = 100) -> None:
@@ -29,21 +53,22 @@ class NotebookReport(L.Callback):
         self.last_cost: float | None = None
         self._last_step = -1
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._last_step = trainer.global_step - 1
+
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        step = trainer.global_step - 1  # global_step already counts this batch's update
-        if step % self.every_n_steps or step == self._last_step:  # accumulating batches: one line a step
-            return
-        self._last_step = step
+        # Past the last printed step: an accumulating batch (no update yet) repeats no line.
         # Mean over DDP ranks: each rank's cost is the mean over an equal share of the batch.
-        cost = trainer.strategy.reduce(outputs["loss"].detach(), reduce_op="mean")
-        pl_module.log("train_loss", cost, logger=False)
-        self.last_cost = cost.item()
-        if trainer.is_global_zero:
-            print(step, self.last_cost, flush=True)
-            for logger in trainer.loggers:
-                logger.log_metrics({"train_loss": self.last_cost}, step=step)
+        for step, cost in batch_costs(trainer, outputs, self.every_n_steps, after=self._last_step).items():
+            self._last_step = step
+            pl_module.log("train_loss", cost, logger=False)
+            self.last_cost = cost.item()
+            if trainer.is_global_zero:
+                print(step, self.last_cost, flush=True)
+                for logger in trainer.loggers:
+                    logger.log_metrics({"train_loss": self.last_cost}, step=step)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # `validate` only: `trainer.validating` is also True during fit's periodic validation.

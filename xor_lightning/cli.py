@@ -177,6 +177,7 @@ class XORLightningCLI(LightningCLI):
             raise ConfigError(_root_message(err)) from err
         # Before fit launches any other process or writes anything.
         self.model.check_launch(self.trainer)
+        self.model.check_data(self.trainer, self.datamodule)
         if not self.model.automatic_optimization:
             for flag, value, default in (
                 ("gradient_clip_val", self.trainer.gradient_clip_val, None),

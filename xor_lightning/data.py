@@ -1,4 +1,4 @@
-"""The four XOR samples, served to Lightning as one full batch per step."""
+"""The four XOR samples, served to Lightning as one full batch per step, or stacked chunks of steps."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
-from xor_lightning.checks import check_positive_int
+from xor_lightning.checks import ConfigError, check_positive_int
+from xor_lightning.chunks import ChunkedStream, aligned_chunk
 
 XOR_SAMPLES = 4
 
@@ -46,8 +47,8 @@ class FullBatchStream(IterableDataset):
 
 
 class FullBatchLoader(DataLoader):
-    """The stream's loader, resumable as Lightning asks: every batch is the same, so a run resumed in
-    the middle of an epoch needs no position to continue exactly."""
+    """The stream's loader, resumable as Lightning asks: every batch is the same (and chunks take their
+    position from the global step), so a run resumed in the middle of an epoch continues exactly."""
 
     def state_dict(self) -> dict:
         return {}
@@ -62,16 +63,48 @@ class XORDataModule(L.LightningDataModule):
     Args:
         steps_per_epoch: SGD steps in one Lightning epoch; validation and `last.ckpt` come at each
             epoch's end, so with the default they land on steps 1000, 2000, ...
+        updates_per_batch: above 1, each training batch is a chunk of up to this many updates, the
+            full batch stacked on a leading dim (see `xor_lightning.chunks`), for modules that take
+            several updates per batch (XORBackpropClassifier): Lightning's per-batch cost is then
+            shared by them. Chunks shrink so that every callback interval and epoch end is a chunk end.
     """
 
-    def __init__(self, steps_per_epoch: int = 1000) -> None:
+    def __init__(self, steps_per_epoch: int = 1000, updates_per_batch: int = 1) -> None:
         super().__init__()
         self.steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch)
+        self.updates_per_batch = check_positive_int("updates_per_batch", updates_per_batch)
         self.X, self.Y = xor_truth_table()
 
     def train_dataloader(self) -> DataLoader:
         # batch_size=None: the dataset already yields whole batches; no collation per step.
-        return FullBatchLoader(FullBatchStream(self.X, self.Y, self.steps_per_epoch), batch_size=None)
+        if self.updates_per_batch == 1:
+            stream: IterableDataset = FullBatchStream(self.X, self.Y, self.steps_per_epoch)
+        else:
+            stream = ChunkedStream(self.X, self.Y, self.steps_per_epoch, self.chunk_position)
+        return FullBatchLoader(stream, batch_size=None)
+
+    def chunk_position(self) -> tuple[int, int]:
+        """(global step, chunk size) for a chunked epoch starting now; (0, updates_per_batch) without a Trainer."""
+        trainer = self.trainer  # set by Lightning when the datamodule is attached
+        step = trainer.global_step if trainer is not None else 0
+        return step, aligned_chunk(trainer, self.updates_per_batch, self.steps_per_epoch)
+
+    def check_trainer(self, trainer: L.Trainer, takes_chunks: bool, module: str) -> None:
+        """Refuse, before fit starts, settings that cannot work with chunks of several updates."""
+        if self.updates_per_batch == 1:
+            return
+        if not takes_chunks:
+            raise ConfigError(
+                f"data.updates_per_batch {self.updates_per_batch}: {module} takes one update per batch; "
+                "use 1 (only XORBackpropClassifier takes several)"
+            )
+        interval = trainer.val_check_interval
+        if not (isinstance(interval, float) and interval == 1.0):
+            raise ConfigError(
+                f"trainer.val_check_interval {interval} counts batches, and with "
+                f"data.updates_per_batch {self.updates_per_batch} a batch is several steps: validate at "
+                "epoch ends instead (data.steps_per_epoch)"
+            )
 
     def _full_batch(self) -> DataLoader:
         return DataLoader(TensorDataset(self.X, self.Y), batch_size=len(self.X), shuffle=False)

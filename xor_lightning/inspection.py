@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from xor_lightning.callbacks import NotebookReport
+from xor_lightning.callbacks import NotebookReport, batch_costs
 from xor_lightning.checks import check_positive_int
 from xor_lightning.data import xor_truth_table
 from xor_lightning.pictures import (
@@ -89,15 +89,12 @@ class ParameterHistograms(L.Callback):
                 writer.add_histogram(f"activations/layer{k}", a, step)
 
 
-def _cost_at(trainer: L.Trainer, outputs: Any, every_n_steps: int) -> tuple[int, float | None]:
-    """(step, cost) after each batch: the printed cost of step `step` on its interval, else None.
+def _cost_at(trainer: L.Trainer, outputs: Any, every_n_steps: int, after: int = -1) -> dict[int, float]:
+    """{step: printed cost} for the steps on the interval that the batch covered (one, or a chunk's).
 
     Every rank must call it (the mean over DDP ranks is a collective), and only those steps pay the `.item()`.
     """
-    step = trainer.global_step - 1  # global_step already counts this batch's update
-    if step % every_n_steps:
-        return step, None
-    return step, trainer.strategy.reduce(outputs["loss"].detach(), reduce_op="mean").item()
+    return {step: cost.item() for step, cost in batch_costs(trainer, outputs, every_n_steps, after).items()}
 
 
 def _run_folder(trainer: L.Trainer) -> Path | None:
@@ -147,10 +144,12 @@ class DecisionBoundary(L.Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        step, cost = _cost_at(trainer, outputs, self.every_n_steps)
-        if cost is not None and self._pending is not None and self._pending[0] == step:
+        costs = _cost_at(trainer, outputs, self.every_n_steps)  # every rank: a collective
+        # The snapshot was taken at this batch's start; chunks start on the interval, so its step is here.
+        if self._pending is not None and self._pending[0] in costs:
+            step, grid = self._pending
             # float16 of the distance to 0.5 keeps the plateau's 1e-4 shades and the 0.5 contour exact.
-            self.snapshots.append((step, cost, (self._pending[1] - 0.5).half()))
+            self.snapshots.append((step, costs[step], (grid - 0.5).half()))
             self._pending = None
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -201,8 +200,7 @@ class LossCurve(L.Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        step, cost = _cost_at(trainer, outputs, self._every)
-        if cost is not None:
+        for step, cost in _cost_at(trainer, outputs, self._every, after=self.steps[-1] if self.steps else -1).items():
             self.steps.append(step)
             self.costs.append(cost)
 
