@@ -231,10 +231,8 @@ def test_a_read_only_save_dir_is_refused_before_writing(tmp_path, monkeypatch, c
         monkeypatch.chdir(tmp_path)
         code, err = run_main(["fit", "--trainer.max_steps=5"], capsys)
         assert (
-            (code == 2
-            and err.strip() == "error: trainer.logger save_dir: cannot write in logs (Read-only file system)")
-            or (code == 2 and "cannot write in logs" in err)
-        ), err
+            code == 2 and err.strip() == "error: trainer.logger save_dir: cannot write in logs (Read-only file system)"
+        ) or (code == 2 and "cannot write in logs" in err), err
         assert list(logs.iterdir()) == []
     finally:
         logs.chmod(0o700)

@@ -167,8 +167,9 @@ class DecisionBoundary(L.Callback):
             boundary_figure(grid, f"hypothesis after {updates} updates\ncost {cost:.4g}"),
             folder / "decision_boundary.png",
         )
-        frames = [boundary_figure(g.float() + 0.5, f"step {s}\ncost {c:.4g}") for s, c, g in self.snapshots]
-        frames.append(boundary_figure(grid, f"after {updates} updates\ncost {cost:.4g}"))
+        # Frames drawn like the TensorBoard image (~2 ms each): matplotlib took ~65 ms a frame.
+        frames = [boundary_image(g.float() + 0.5, s, title=f"step {s}   cost {c:.4g}") for s, c, g in self.snapshots]
+        frames.append(boundary_image(grid, updates, title=f"after {updates} updates   cost {cost:.4g}"))
         write_gif(frames, folder / "training.gif")
 
     def state_dict(self) -> dict[str, Any]:
