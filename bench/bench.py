@@ -1,19 +1,23 @@
-"""Lightning runs as shipped vs the raw notebook loops, in one process, interleaved.
+"""What users wait for, as whole processes: each shipped run against a plain script of the same loop.
 
-Prints a table of us/step (median, min-max over rounds) and each Trainer run's ratio to its raw
-loop, then the whole-process wall time of `make train`'s command vs a raw script. Every pair is
-checked for identical costs at the printed steps, so a speed-up can never silently change the
-numerics. Not a test: it asserts nothing about speed.
+For every shipped config, `python -m xor_lightning fit -c CONFIG` runs as a user runs it, once for 1
+step and once for N steps (default 10001); per step = (T(N) - T(1)) / (N - 1), so start-up and exit
+cancel out. Beside it, in its own process, a plain-torch script of the notebook's loop for the same
+network (tests/oracle.py, one torch thread like the CLI), and Lightning's floor (bench/floor.py: an
+empty automatic-optimization module on the same Trainer). Every figure is the median (min-max) over
+interleaved rounds. Each run's printed costs must equal its plain script's, bit for bit.
+Then the whole `make train` command against the plain script, and `make study`'s total time.
+Not a test: it asserts nothing about speed.
 
-    python bench/bench.py [--rounds 5] [--steps 10001] [--process-rounds 3]
+    python bench/bench.py [--rounds 3] [--steps 10001] [--no-study] [--write bench/RESULTS.md]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
+import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -24,111 +28,118 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+CLI = [sys.executable, "-m", "xor_lightning", "fit", "-c"]
+PLAIN = (
+    "import torch; torch.set_num_threads(1); from tests.oracle import {fn}; costs = {fn}({args}{n})[0]; "
+    "[print(s, costs[s].item()) for s in range(0, {n}, 100)]"
+)
+RUNS = {  # shipped config -> the plain loop it reproduces
+    "xor_nn": ("notebook_nn", "[2], "),
+    "xor_nn_wide_deep": ("notebook_nn", "[10, 10, 10], "),
+    "xor_backprop": ("notebook_backprop", ""),
+}
+STUDY = ["study_perceptron", "study_xor_nn", "study_h4", "study_wide_deep"]
+COST_LINE = re.compile(r"^(\d+) (\S+)$", re.M)
 
-from tests.oracle import notebook_backprop, notebook_nn  # noqa: E402 -- the notebook's own loops
-from xor_lightning.cli import XORLightningCLI  # noqa: E402
 
-PAIRS = [  # (name, config, raw loop)
-    ("xor_nn", "configs/xor_nn.yaml", lambda steps: notebook_nn([2], steps)[0]),
-    ("xor_nn_wide_deep", "configs/xor_nn_wide_deep.yaml", lambda steps: notebook_nn([10, 10, 10], steps)[0]),
-    ("xor_backprop", "configs/xor_backprop.yaml", lambda steps: notebook_backprop(steps)[0]),
-]
-
-
-def time_raw(loop, steps: int) -> tuple[float, dict[int, float]]:
+def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
     start = time.perf_counter()
-    costs = loop(steps)
+    result = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
-    return elapsed, {s: costs[s].item() for s in range(0, steps, 100)}
+    if result.returncode:
+        sys.exit(f"failed: {' '.join(cmd)}\n{result.stderr[-2000:]}")
+    return elapsed, result.stdout
 
 
-def time_trainer(config: str, steps: int, logs: str) -> tuple[float, dict[int, float]]:
-    """The shipped config through the CLI, in-process; stdout captured to read the STEP COST lines."""
-    out = io.StringIO()
-    args = ["-c", str(REPO / config), f"--trainer.max_steps={steps}", f"--trainer.logger.init_args.save_dir={logs}"]
-    with contextlib.redirect_stdout(out):
-        cli = XORLightningCLI(args=args, run=False)
-        start = time.perf_counter()
-        cli.trainer.fit(cli.model, cli.datamodule)
-        elapsed = time.perf_counter() - start
-    costs = {}
-    for line in out.getvalue().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0].isdigit():
-            costs[int(parts[0])] = float(parts[1])
-    return elapsed, costs
+def commands(name: str, n: int) -> dict[str, list[str]]:
+    fn, args = RUNS[name]
+    return {
+        "ours": [*CLI, str(REPO / f"configs/{name}.yaml"), f"--trainer.max_steps={n}"],
+        "plain": [sys.executable, "-c", PLAIN.format(fn=fn, args=args, n=n)],
+    }
 
 
-def process_time(cmd: list[str], cwd: Path) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
-    return time.perf_counter() - start
+def summary(samples: list[float]) -> str:
+    return f"{statistics.median(samples):.1f} ({min(samples):.1f}-{max(samples):.1f})"
 
 
-def fmt(samples: list[float], steps: int) -> str:
-    us = [s / steps * 1e6 for s in samples]
-    return f"{statistics.median(us):8.1f} ({min(us):.1f}-{max(us):.1f})"
+def machine() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
+    return (
+        f"{model}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; python "
+        f"{platform.python_version()}, torch {torch.__version__} (runs and plain scripts on 1 thread)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10001)
-    parser.add_argument("--process-rounds", type=int, default=3)
+    parser.add_argument("--no-study", action="store_true", help="skip `make study` (about 90 s)")
+    parser.add_argument("--write", type=Path, help="also write the report to this file")
     args = parser.parse_args()
-    steps = args.steps
-    print(
-        f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}, python {platform.python_version()}, {steps} steps, {args.rounds} rounds"
-    )
+    n, lines = args.steps, [f"Machine: {machine()}.", ""]
+    times: dict[tuple[str, str, int], list[float]] = {}
+    mismatches: set[str] = set()
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = Path(tmp)
+        for _ in range(args.rounds):  # interleaved: every command once per round
+            for steps in (1, n):
+                for name in RUNS:
+                    out = {}
+                    for kind, cmd in commands(name, steps).items():
+                        elapsed, out[kind] = timed(cmd, cwd)
+                        times.setdefault((name, kind, steps), []).append(elapsed)
+                    if COST_LINE.findall(out["ours"]) != COST_LINE.findall(out["plain"]):
+                        mismatches.add(name)
+                elapsed, _ = timed([sys.executable, str(REPO / "bench/floor.py"), str(steps)], cwd)
+                times.setdefault(("floor", "ours", steps), []).append(elapsed)
 
-    raw: dict[str, list[float]] = {name: [] for name, _, _ in PAIRS}
-    ours: dict[str, list[float]] = {name: [] for name, _, _ in PAIRS}
-    mismatches: list[str] = []
-    with tempfile.TemporaryDirectory() as logs:
-        for _ in range(args.rounds):
-            for name, config, loop in PAIRS:  # interleaved: raw, ours, raw, ours, ...
-                t_raw, c_raw = time_raw(loop, steps)
-                t_ours, c_ours = time_trainer(config, steps, logs)
-                raw[name].append(t_raw)
-                ours[name].append(t_ours)
-                if c_raw != c_ours:
-                    mismatches.append(name)
+        def per_step(name: str, kind: str) -> list[float]:
+            pairs = zip(times[(name, kind, n)], times[(name, kind, 1)], strict=True)
+            return [(big - small) / (n - 1) * 1e6 for big, small in pairs]
 
-    print("\n| run | raw loop us/step | Trainer us/step | ratio (median) |")
-    print("|---|---|---|---|")
-    for name, _, _ in PAIRS:
-        ratio = statistics.median(ours[name]) / statistics.median(raw[name])
-        print(f"| {name} | {fmt(raw[name], steps)} | {fmt(ours[name], steps)} | {ratio:.2f}x |")
-    hand_vs_autograd = statistics.median(ours["xor_backprop"]) / statistics.median(raw["xor_nn"])
-    print(f"\nxor_backprop Trainer run / raw xor-nn autograd loop: {hand_vs_autograd:.2f}x")
-    print("costs identical at every printed step:", "yes" if not mismatches else f"NO for {sorted(set(mismatches))}")
-
-    # Whole process: `make train`'s command vs a script that imports torch and runs the raw loop.
-    raw_script = (
-        f"import sys; sys.path.insert(0, {str(REPO)!r}); "
-        f"from tests.oracle import notebook_nn; notebook_nn([2], {steps})"
-    )
-    with tempfile.TemporaryDirectory() as cwd:
-        cli_cmd = [
-            sys.executable,
-            "-m",
-            "xor_lightning",
-            "fit",
-            "-c",
-            str(REPO / "configs/xor_nn.yaml"),
-            f"--trainer.max_steps={steps}",
+        floor = statistics.median(per_step("floor", "ours"))
+        plain_nn = statistics.median(per_step("xor_nn", "plain"))
+        lines += [
+            f"Per step, us, whole processes: (T({n} steps) - T(1 step)) / {n - 1}; median (min-max) of {args.rounds}"
+            " interleaved rounds.",
+            "",
+            "| run | ours | plain script of its loop | ours / plain | ours / plain xor-nn autograd | ours / floor |",
+            "|---|---|---|---|---|---|",
         ]
-        t_cli, t_raw = [], []
-        for _ in range(args.process_rounds):
-            t_raw.append(process_time([sys.executable, "-c", raw_script], Path(cwd)))
-            t_cli.append(process_time(cli_cmd, Path(cwd)))
-    med_cli, med_raw = statistics.median(t_cli), statistics.median(t_raw)
-    print(
-        f"\nwhole process, xor_nn: `make train` command {med_cli:.2f} s ({min(t_cli):.2f}-{max(t_cli):.2f}), "
-        f"raw script {med_raw:.2f} s ({min(t_raw):.2f}-{max(t_raw):.2f}), difference {med_cli - med_raw:+.2f} s"
-    )
+        for name in RUNS:
+            ours, plain = per_step(name, "ours"), per_step(name, "plain")
+            m = statistics.median(ours)
+            lines.append(
+                f"| {name} | {summary(ours)} | {summary(plain)} | {m / statistics.median(plain):.2f}x | "
+                f"{m / plain_nn:.2f}x | {m / floor:.2f}x |"
+            )
+        lines.append(f"| Lightning floor (bench/floor.py) | {summary(per_step('floor', 'ours'))} | | | | 1.00x |")
+        same = "yes" if not mismatches else f"NO for {sorted(mismatches)}"
+        lines += ["", f"Printed costs identical to the plain scripts' at every printed step: {same}.", ""]
+        start_ours, start_plain = times[("xor_nn", "ours", 1)], times[("xor_nn", "plain", 1)]
+        whole_ours, whole_plain = times[("xor_nn", "ours", n)], times[("xor_nn", "plain", n)]
+        lines += [
+            f"Start-up and exit (1-step process): ours {summary(start_ours)} s, plain script {summary(start_plain)} s.",
+            f"Whole `make train` command ({n} steps): {summary(whole_ours)} s, plain script {summary(whole_plain)} s, "
+            f"difference {statistics.median(whole_ours) - statistics.median(whole_plain):+.2f} s.",
+        ]
+        if not args.no_study:
+            start = time.perf_counter()
+            for config in STUDY:
+                timed([*CLI, str(REPO / f"configs/{config}.yaml")], cwd)
+            timed([sys.executable, "-m", "xor_lightning.study", "logs"], cwd)
+            lines.append(
+                f"`make study` (4 x 1024 seeds x 10001 steps, one round): {time.perf_counter() - start:.1f} s."
+            )
+    lines.append(f"Load average at the end: {os.getloadavg()[0]:.2f}.")
+    report = "\n".join(lines) + "\n"
+    print(report, end="")
+    if args.write:
+        args.write.write_text(report)
 
 
 if __name__ == "__main__":
