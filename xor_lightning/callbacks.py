@@ -26,13 +26,18 @@ def batch_costs(trainer: L.Trainer, outputs: Any, every_n_steps: int, after: int
     of step s is the one computed before update s, as the notebook prints it. Only the steps returned
     pay for the mean over DDP ranks, a collective: every rank must call this.
     """
+    # Runs after every batch, for three callbacks: decide from integers first, touch tensors only on
+    # the interval (a tensor op costs microseconds, a whole step of the lesson is ~100).
     costs = outputs.get("costs") if isinstance(outputs, Mapping) else None
+    n = 1 if costs is None else len(costs)
+    end = trainer.global_step  # already counts this batch's updates
+    first = max(end - n, after + 1)
+    first += -first % every_n_steps  # the first step on the interval
+    if first >= end:
+        return {}
     if costs is None:
         costs = (outputs["loss"] if isinstance(outputs, Mapping) else outputs).reshape(1)
-    end = trainer.global_step  # already counts this batch's updates
-    first = max(end - len(costs), after + 1)
-    first += -first % every_n_steps  # the first step on the interval
-    offset = end - len(costs)
+    offset = end - n
     return {
         step: trainer.strategy.reduce(costs[step - offset].detach(), reduce_op="mean")
         for step in range(first, end, every_n_steps)

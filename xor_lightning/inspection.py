@@ -78,8 +78,10 @@ class ParameterHistograms(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         step = trainer.global_step  # the weights that step `step` starts from
+        if step % self.every_n_steps or not trainer.is_global_zero:
+            return
         writer = tensorboard_writer(trainer)
-        if step % self.every_n_steps or writer is None or not trainer.is_global_zero:
+        if writer is None:
             return
         for name, tensor in _layer_names(pl_module):
             writer.add_histogram(f"params/{name}", tensor.detach(), step)
