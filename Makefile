@@ -66,8 +66,8 @@ study-grid: $(STAMP) ## width 1..8 and 2-10-10-10-1 x lr 0.1..10 x 1024 seeds: l
 docs: $(STAMP) ## redraw the pictures under docs/ that the README shows (one wide-deep fit, ~10 s)
 	$(BIN)/python docs/make_pictures.py
 
-bench: $(STAMP) ## benchmark Lightning runs against the raw notebook loops
-	$(BIN)/python bench/bench.py
+bench: $(STAMP) ## whole-process timings against plain scripts of the notebook's loops; updates bench/RESULTS.md
+	$(BIN)/python bench/bench.py --write bench/RESULTS.md
 
 clean: ## remove logs, caches and the virtualenv
 	rm -rf logs lightning_logs .pytest_cache .ruff_cache build *.egg-info $(VENV)

@@ -73,12 +73,23 @@ def machine() -> str:
     )
 
 
+BEGIN, END = "<!-- begin bench.py output -->", "<!-- end bench.py output -->"
+
+
+def write_between_markers(path: Path, report: str) -> None:
+    """Replace what lies between the markers (RESULTS.md keeps its analysis around the numbers)."""
+    text = path.read_text() if path.exists() else f"{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    path.write_text(f"{head}{BEGIN}\n{report}{END}{tail}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10001)
     parser.add_argument("--no-study", action="store_true", help="skip `make study` (about 90 s)")
-    parser.add_argument("--write", type=Path, help="also write the report to this file")
+    parser.add_argument("--write", type=Path, help="also put the report into this markdown file, between its markers")
     args = parser.parse_args()
     n, lines = args.steps, [f"Machine: {machine()}.", ""]
     times: dict[tuple[str, str, int], list[float]] = {}
@@ -139,7 +150,7 @@ def main() -> None:
     report = "\n".join(lines) + "\n"
     print(report, end="")
     if args.write:
-        args.write.write_text(report)
+        write_between_markers(args.write, report)
 
 
 if __name__ == "__main__":

@@ -173,7 +173,9 @@ class XORLightningCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
-        except (ValueError, MisconfigurationException) as err:  # the modules' own checks, the Trainer's
+        except MisconfigurationException as err:  # the Trainer's: an accelerator this machine lacks, ...
+            raise ConfigError(f"trainer: {_root_message(err)}") from err
+        except ValueError as err:  # the modules' own checks: lr, hidden_sizes, ...
             raise ConfigError(_root_message(err)) from err
         # Before fit launches any other process or writes anything.
         self.model.check_launch(self.trainer)
