@@ -77,8 +77,7 @@ def check_fits(architectures: Sequence[Sequence[int]], num_copies: int = 1) -> N
     """Refuse, before allocating, models this machine cannot hold: ValueError in one sentence when
     `num_copies` of each architecture exceed MAX_COPIES in all or need more than MEMORY_SHARE of the
     memory available now."""
-    if isinstance(num_copies, bool) or not isinstance(num_copies, int) or num_copies < 1:
-        raise ValueError(f"num_copies must be a positive integer, got {num_copies!r}")
+    check_positive_int("num_copies", num_copies)
     architectures = [check_hidden_sizes(h) for h in architectures]
     if num_copies * len(architectures) > MAX_COPIES:
         raise ValueError(f"{num_copies * len(architectures)} copies in all: a study may hold at most {MAX_COPIES}")

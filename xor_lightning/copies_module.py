@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from xor_lightning.base import XORModule
-from xor_lightning.checks import ConfigError, check_fits, check_lr
+from xor_lightning.checks import ConfigError, check_fits, check_lr, check_positive_int
 from xor_lightning.copies import CopyStack, Gradient
 from xor_lightning.data import xor_truth_table
 from xor_lightning.per_copy_sgd import PerCopySGD
@@ -28,8 +28,7 @@ class CopiesModule(XORModule):
     def build_stacks(
         self, architectures: list[list[int]], lrs: list[float], num_seeds: int, first_seed: int, gradient: Gradient
     ) -> None:
-        if isinstance(num_seeds, bool) or not isinstance(num_seeds, int) or num_seeds < 1:
-            raise ValueError(f"num_copies must be a positive integer, got {num_seeds!r}")
+        check_positive_int("num_copies", num_seeds)
         if gradient not in ("autograd", "notebook", "mean"):
             raise ValueError(f"gradient must be 'autograd', 'notebook' or 'mean', got {gradient!r}")
         check_fits(architectures, num_seeds * len(lrs))  # before anything is allocated
