@@ -102,6 +102,17 @@ def test_evaluating_without_a_checkpoint_says_so_and_writes_nothing(subcommand, 
     assert tree(tmp_path) == {}
 
 
+def set_checkpoint_state(key: str, value: str):
+    """ModelCheckpoint deletes the files its state names: a resume must never trust such a path."""
+
+    def edit(checkpoint: dict) -> None:
+        for name, state in checkpoint["callbacks"].items():
+            if name.startswith("ModelCheckpoint"):
+                state[key] = value
+
+    return edit
+
+
 def damaged(good: Path, folder: Path) -> dict[str, tuple[Path, str]]:
     def set_weight(value):
         return lambda c: c["state_dict"].__setitem__("model.layer1.weight", value)
@@ -115,6 +126,8 @@ def damaged(good: Path, folder: Path) -> dict[str, tuple[Path, str]]:
         "object hparam": (lambda c: c["hyper_parameters"].update(lr={"a": 1}), "lr is not a plain value"),
         "nan weight": (set_weight(torch.full((2, 2), float("nan"))), "holds NaN or inf"),
         "no optimizer": (lambda c: c.pop("optimizer_states"), "no optimizer state to resume from"),
+        "optimizer lr": (lambda c: c["optimizer_states"][0]["param_groups"][0].update(lr=1e6), "learning rate differs"),
+        "path outside": (set_checkpoint_state("best_model_path", "../../../victim"), "outside its own folder"),
         "huge ensemble": (
             lambda c: c["hyper_parameters"].update(_class_path="xor_lightning.XOREnsemble", num_copies=10**9),
             "1000000000 copies in all: a study may hold at most",
@@ -143,7 +156,7 @@ def test_damaged_checkpoints_are_refused_in_one_line_before_anything_is_written(
     work.mkdir()
     monkeypatch.chdir(work)
     for name, (path, expected) in cases.items():
-        if name == "no optimizer" and subcommand != "fit":
+        if name in ("no optimizer", "optimizer lr", "path outside") and subcommand != "fit":
             continue  # test needs weights only
         code, err = run_main([subcommand, "-c", CONFIGS["xor_nn"], "--ckpt_path", str(path)], capsys)
         lines = err.strip().splitlines()
@@ -176,3 +189,31 @@ def test_load_from_checkpoint_names_the_class_to_use(trained):
     assert type(model) is XORBackpropClassifier and model.hparams.hidden_sizes == [2]
     saved = torch.load(trained["xor_backprop"], weights_only=True)["state_dict"]
     assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+
+
+def test_every_spelling_of_the_config_flag_names_a_model(trained, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for flag in (f"-c={CONFIGS['xor_nn']}", f"-c{CONFIGS['xor_nn']}", f"--config={CONFIGS['xor_nn']}"):
+        code, err = run_main(["test", flag, "--ckpt_path", str(trained["xor_nn_wide_deep"])], capsys)
+        assert code == 2 and "hidden_sizes [10, 10, 10], but the config asks" in err, (flag, err)
+
+
+def test_a_checkpoint_from_a_plain_trainer_loads_with_its_class(tiny_trainer, tmp_path):
+    import lightning as L
+
+    from xor_lightning import XORClassifier, XORDataModule
+    from xor_lightning.checks import ConfigError
+
+    L.seed_everything(777, verbose=False)
+    model = XORClassifier(hidden_sizes=[3])
+    trainer, _ = tiny_trainer(20)
+    trainer.fit(model, XORDataModule())
+    path = tmp_path / "plain.ckpt"
+    trainer.save_checkpoint(path)
+    loaded = XORClassifier.load_from_checkpoint(path)
+    assert loaded.hparams.hidden_sizes == [3]
+    assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), model.parameters(), strict=True))
+    from xor_lightning import XORModule
+
+    with pytest.raises(ConfigError, match="names no module"):
+        XORModule.load_from_checkpoint(path)

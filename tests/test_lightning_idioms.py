@@ -75,3 +75,13 @@ def test_make_train_all_prints_a_header_before_each_experiment():
     makefile = (REPO / "Makefile").read_text()
     recipe = makefile.split("\ntrain-all:", 1)[1].split("\n\n", 1)[0]
     assert "echo" in recipe and "$$c" in recipe.split("echo", 1)[1].split(";", 1)[0]
+
+
+def test_accumulating_batches_prints_the_cost_not_its_share(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    L.seed_everything(777, verbose=False)
+    trainer = L.Trainer(max_steps=1, accumulate_grad_batches=2, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(XORClassifier(), XORDataModule())
+    oracle, _ = notebook_nn([2], 1)  # both batches see the first weights: the same cost
+    assert STEP_LINE.findall(capsys.readouterr().out) == [("0", repr(oracle[0].item()))]

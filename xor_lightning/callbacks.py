@@ -37,6 +37,8 @@ def batch_costs(trainer: L.Trainer, outputs: Any, every_n_steps: int, after: int
         return {}
     if costs is None:
         costs = (outputs["loss"] if isinstance(outputs, Mapping) else outputs).reshape(1)
+        if trainer.lightning_module.automatic_optimization and trainer.accumulate_grad_batches > 1:
+            costs = costs * trainer.accumulate_grad_batches  # Lightning divided the returned cost by it
     offset = end - n
     return {
         step: trainer.strategy.reduce(costs[step - offset].detach(), reduce_op="mean")

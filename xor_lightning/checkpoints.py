@@ -8,6 +8,7 @@ else is refused in one sentence, and nothing in it is ever imported or unpickled
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ def model_classes() -> dict[str, type[XORModule]]:
 
 # Hyperparameters that only change how a module trains, not what its weights mean: they may differ
 # from the checkpoint's when evaluating it, never when resuming it.
-TRAINING_ONLY = frozenset({"lr", "gradient_mode", "gradient", "solved_cost", "lrs"})
+TRAINING_ONLY = frozenset({"lr", "gradient_mode", "gradient", "solved_cost"})
 PLAIN = (type(None), bool, int, float, str)
 
 
@@ -49,8 +50,15 @@ class Checkpoint:
         return f"{self.cls.__name__}({args})"
 
 
-def read_checkpoint(path: str | Path, resume: bool = False) -> Checkpoint:
-    """Load `path` with weights_only=True and check all of it; ConfigError says what is wrong."""
+def read_checkpoint(
+    path: str | Path, resume: bool = False, expected: type[XORModule] | None = None, own: dict | None = None
+) -> Checkpoint:
+    """Load `path` with weights_only=True and check all of it; ConfigError says what is wrong.
+
+    `expected`: the module asked for, used when the checkpoint names no class (a checkpoint written by a
+    plain Trainer, not the CLI). `own`: {class_path: class} the user named in a config (their own code,
+    already imported by their choice), also accepted.
+    """
     name = str(path)
     if not Path(path).is_file():
         raise ConfigError(f"--ckpt_path {name}: no such checkpoint file")
@@ -64,16 +72,15 @@ def read_checkpoint(path: str | Path, resume: bool = False) -> Checkpoint:
         return ConfigError(f"--ckpt_path {name}: {problem}")
 
     hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    if (
-        not isinstance(hparams, dict)
-        or not isinstance(checkpoint.get("state_dict"), dict)
-        or "_class_path" not in hparams
-    ):
+    if not isinstance(hparams, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise refuse("not a checkpoint written by xor_lightning")
+    if "_class_path" not in hparams and expected is None:
+        raise refuse("names no module (written by a plain Trainer): load it with its class, e.g. XORClassifier")
     hparams = dict(hparams)
-    class_path = hparams.pop("_class_path")
+    class_path = hparams.pop("_class_path", None)
     instantiator = hparams.pop("_instantiator", None)
-    cls = model_classes().get(class_path) if isinstance(class_path, str) else None
+    known = {**model_classes(), **(own or {})}
+    cls = expected if class_path is None else known.get(class_path) if isinstance(class_path, str) else None
     if cls is None:
         raise refuse(f"names the class {str(class_path)[:80]!r}, which is not one of xor_lightning's modules")
     if instantiator not in (None, "lightning.pytorch.cli.instantiate_module"):
@@ -92,14 +99,16 @@ def read_checkpoint(path: str | Path, resume: bool = False) -> Checkpoint:
         check_fits(hparams.get("architectures", [hparams.get("hidden_sizes", ())]), copies)
         with torch.device("meta"):  # shapes only: no memory, no random numbers drawn
             model = cls(**hparams)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, RuntimeError) as err:
         raise refuse(f"{err}") from err
     _check_state_dict(checkpoint["state_dict"], model.state_dict(), refuse)
     global_step = checkpoint.get("global_step")
     if not isinstance(global_step, int) or global_step < 0:
         raise refuse("global_step is missing or negative")
     if resume:
-        _check_resumable(checkpoint, len(list(model.parameters())), refuse)
+        single = "num_copies" not in hparams and "architectures" not in hparams  # the studies' lrs are per copy
+        _check_resumable(checkpoint, len(list(model.parameters())), hparams.get("lr") if single else None, refuse)
+        _check_callback_states(checkpoint, Path(path), refuse)
     return Checkpoint(name, cls, hparams, global_step, _checkpoint_dirpath(checkpoint))
 
 
@@ -131,12 +140,57 @@ def _check_state_dict(saved: dict, expected: dict, refuse: Any) -> None:
             raise refuse(f"{key} holds NaN or inf: the checkpoint is damaged and cannot be used")
 
 
-def _check_resumable(checkpoint: dict, n_params: int, refuse: Any) -> None:
+def _check_resumable(checkpoint: dict, n_params: int, lr: Any, refuse: Any) -> None:
     states = checkpoint.get("optimizer_states")
     if not isinstance(states, list) or len(states) != 1 or not isinstance(states[0], dict):
         raise refuse("has no optimizer state to resume from (test, validate or predict can still use it)")
     groups = states[0].get("param_groups")
-    if not isinstance(groups, list) or sum(len(g.get("params", [])) for g in groups if isinstance(g, dict)) != n_params:
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
         raise refuse("its optimizer state does not fit the model's parameters")
-    if not isinstance(checkpoint.get("loops"), dict):
+    if sum(len(g.get("params", [])) for g in groups) != n_params:
+        raise refuse("its optimizer state does not fit the model's parameters")
+    if isinstance(lr, (int, float)) and any(g.get("lr") != lr for g in groups):
+        raise refuse(f"its optimizer's learning rate differs from its hyperparameter lr {lr}")
+    loops = checkpoint.get("loops")
+    if not isinstance(loops, dict) or not isinstance(loops.get("fit_loop"), dict):
         raise refuse("has no training-loop state to resume from")
+    if not isinstance(checkpoint.get("pytorch-lightning_version"), str):
+        raise refuse("names no Lightning version")
+
+
+PATH_KEYS = ("best_model_path", "last_model_path", "kth_best_model_path")
+
+
+def _check_callback_states(checkpoint: dict, path: Path, refuse: Any) -> None:
+    """Callback states are restored on resume: each must be what our callbacks wrote.
+
+    ModelCheckpoint deletes the files its state names when it saves a newer one, so a state naming any
+    file but a checkpoint beside this one could make a resume delete it.
+    """
+    callbacks = checkpoint.get("callbacks", {})
+    if not isinstance(callbacks, dict):
+        raise refuse("its callback states are not a mapping")
+    for key, state in callbacks.items():
+        if not isinstance(state, dict):
+            raise refuse(f"the state of {str(key)[:40]} is not a mapping")
+        if str(key).startswith("ModelCheckpoint"):
+            # Paths as that run spelled them: each must be a .ckpt file directly in its dirpath, no "..".
+            folder = os.path.normpath(str(state.get("dirpath", "")))
+            named = [state.get(k) for k in PATH_KEYS] + list((state.get("best_k_models") or {}).keys())
+            for file in named:
+                if not file:
+                    continue
+                ok = isinstance(file, str) and ".." not in Path(file).parts and file.endswith(".ckpt")
+                if not ok or os.path.normpath(os.path.dirname(file)) != folder:
+                    raise refuse(f"its ModelCheckpoint state names {str(file)[:80]!r}, outside its own folder")
+        elif str(key).startswith("DecisionBoundary"):
+            snaps = state.get("snapshots", [])
+            if not isinstance(snaps, list) or not all(
+                isinstance(x, (list, tuple)) and len(x) == 3 and isinstance(x[2], torch.Tensor) and x[2].dim() == 2
+                for x in snaps
+            ):
+                raise refuse("its DecisionBoundary snapshots are not (step, cost, grid) entries")
+        elif str(key).startswith("LossCurve"):
+            steps, costs = state.get("steps", []), state.get("costs", [])
+            if not (isinstance(steps, list) and isinstance(costs, list) and len(steps) == len(costs)):
+                raise refuse("its LossCurve state does not pair steps with costs")

@@ -77,6 +77,7 @@ class XORLightningCLI(LightningCLI):
 
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
         kwargs.setdefault("exit_on_error", False)  # raise, so main() can print one line
+        kwargs.setdefault("allow_abbrev", False)  # `--conf` is not `--config`: inputs.py reads what is typed
         return super().init_parser(**kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -132,7 +133,15 @@ class XORLightningCLI(LightningCLI):
             if not found:
                 raise ConfigError(f"--ckpt_path last: no {run_dir}/version_*/checkpoints/last.ckpt")
             path = str(found[-1])
-        checkpoint = read_checkpoint(path, resume=subcommand == "fit")
+        asked = str(config.model.class_path)
+        own = {}
+        if self.explicit_model["class_path"] and asked not in model_classes():  # the user's own module
+            module, _, name = asked.rpartition(".")
+            cls = getattr(sys.modules.get(module), name, None)  # imported already, by their config
+            if isinstance(cls, type) and issubclass(cls, XORModule):
+                own[asked] = cls
+        expected = {**model_classes(), **own}.get(asked)
+        checkpoint = read_checkpoint(path, resume=subcommand == "fit", expected=expected, own=own)
         self._compare(subcommand, config, checkpoint)
         config.ckpt_path = path
         log_into_run_folder(subcommand, config, checkpoint)
@@ -143,7 +152,11 @@ class XORLightningCLI(LightningCLI):
         if not named_class and not keys:
             log.info(f"model from the checkpoint: {checkpoint.describe()}")
             return
-        ours = model_classes().get(str(config.model.class_path))
+        ours = model_classes().get(str(config.model.class_path)) or (
+            checkpoint.cls
+            if str(config.model.class_path) == f"{checkpoint.cls.__module__}.{checkpoint.cls.__qualname__}"
+            else None
+        )
         theirs = checkpoint.cls
         if subcommand in EVALUATE:
             keys -= TRAINING_ONLY  # they change how it would train, not what the weights mean
@@ -212,8 +225,8 @@ def check_config(subcommand: str, config: Namespace) -> None:
     every = trainer.get("check_val_every_n_epoch")
     if every is not None and every < 1:
         raise ConfigError(f"trainer.check_val_every_n_epoch must be positive or null, got {every}")
-    if config.num_threads < 0:
-        raise ConfigError(f"num_threads must be 0 (torch's default) or a positive number, got {config.num_threads}")
+    if not 0 <= config.num_threads <= 1024:
+        raise ConfigError(f"num_threads must be 0 (torch's default) or a number of threads, got {config.num_threads}")
 
 
 def logger_run_dir(config: Namespace) -> Path:
@@ -256,6 +269,14 @@ def check_writable(config: Namespace) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise ConfigError(f"trainer.logger save_dir: {existing} is a file, not a folder")
+    version = logger.init_args.get("version")
+    if version is not None and config.get("ckpt_path") is None:
+        run = folder / (version if isinstance(version, str) else f"version_{version}")
+        if run.exists():
+            raise ConfigError(
+                f"trainer.logger version: {run} holds a run already; resume it with --ckpt_path last, "
+                "or leave the version out for a new one"
+            )
     try:
         fd, probe = tempfile.mkstemp(dir=existing, prefix=".xor-probe-")
         os.close(fd)
@@ -317,6 +338,8 @@ def main(args: Any = None) -> None:
         _fail("error: " + _one_line("; ".join(str(e) for e in chain), 400), 1)
     except SIGTERMException:
         _fail(None, 143)  # StopOnInterrupt has said where the checkpoint is
+    except KeyboardInterrupt:  # before training started, or a second Ctrl-C
+        _fail("interrupted", 130)
     except OSError as err:  # a full disk, a folder that vanished: the previous last.ckpt is intact
         where = f"{err.filename}: " if err.filename else ""
         _fail(f"error: {_one_line(where + str(err.strerror or err))}", 1)

@@ -115,6 +115,7 @@ class CopiesModule(XORModule):
         self.final_stats = None
 
     def on_train_end(self) -> None:
+        super().on_train_end()
         self.final_stats = self.study_stats()  # here every rank takes part; reports run on rank 0 only
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

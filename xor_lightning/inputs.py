@@ -29,6 +29,8 @@ def config_files(args: list[str]) -> list[str]:
             files.append(args[i + 1])
         elif arg.startswith("--config="):
             files.append(arg.split("=", 1)[1])
+        elif arg.startswith("-c") and not arg.startswith("--"):  # -cFILE and -c=FILE, as argparse takes them
+            files.append(arg[2:].removeprefix("="))
     return files
 
 
@@ -47,6 +49,8 @@ def load_config_file(name: str) -> Any:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as err:
         raise ConfigError(f"config {name}: not valid YAML ({str(err).splitlines()[0][:100]})") from err
+    except RecursionError as err:
+        raise ConfigError(f"config {name}: nested too deeply") from err
     if node is not None and _expanded_size(node, {}) > MAX_CONFIG_NODES:
         raise ConfigError(f"config {name}: holds more than {MAX_CONFIG_NODES} values once YAML aliases are expanded")
     return yaml.safe_load(text)
@@ -85,12 +89,16 @@ def check_arguments(args: list[str]) -> dict[str, Any]:
         key, _, value = arg.partition("=")
         if key == "--model":
             given = value or (args[i + 1] if i + 1 < len(args) else "")
+            if Path(given).is_file():  # jsonargparse reads a file given as a value: bound it, read its model
+                _add_model(explicit, load_config_file(given))
+                continue
             try:
                 parsed = yaml.safe_load(given)
             except yaml.YAMLError:
                 parsed = given
             _add_model(explicit, parsed if isinstance(parsed, dict) else {"class_path": given})
         elif key.startswith("--model."):
+            key = key.rstrip("+")  # jsonargparse's `--key+=value` appends to a list
             parts = [p for p in key[len("--model.") :].split(".") if p not in ("init_args", "dict_kwargs")]
             if parts == ["class_path"]:
                 explicit["class_path"] = True
@@ -102,6 +110,9 @@ def check_arguments(args: list[str]) -> dict[str, Any]:
 def _add_model(explicit: dict[str, Any], model: Any) -> None:
     """A `model:` entry names a class (class_path, or a bare class name) and/or its arguments."""
     if isinstance(model, str):
+        if Path(model).is_file():  # a model config of its own
+            _add_model(explicit, load_config_file(model))
+            return
         explicit["class_path"] = True
         return
     if not isinstance(model, dict):
