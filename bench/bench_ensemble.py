@@ -29,7 +29,11 @@ from xor_lightning.ensemble import linear  # noqa: E402
 
 
 def time_ensemble(hidden_sizes: list[int], gradient: str, copies: int, steps: int) -> float:
-    model = XOREnsemble(hidden_sizes=hidden_sizes, num_copies=copies, gradient=gradient)
+    return time_fit(XOREnsemble(hidden_sizes=hidden_sizes, num_copies=copies, gradient=gradient), steps)
+
+
+def time_fit(model: L.LightningModule, steps: int) -> float:
+    """Seconds of `fit` on a bare CPU Trainer: no logger, checkpoints, bar or validation."""
     trainer = L.Trainer(
         accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
@@ -98,14 +102,7 @@ def bench_grid(steps: int) -> None:
         name = "-".join(map(str, [2, *hidden_sizes, 1]))
         cell_s = per_step * steps / len(LRS)
         print(f"| {name} | {copies} | {per_step * 1e3:.2f} | {copies / per_step:.3g} | {cell_s:.2f} |")
-    model = XORStudyGrid()
-    trainer = L.Trainer(
-        accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-    )  # fmt: skip
-    start = time.perf_counter()
-    trainer.fit(model, XORDataModule())
-    whole = (time.perf_counter() - start) / steps
+    whole = time_fit(XORStudyGrid(), steps) / steps
     print(f"\nwhole grid under the Trainer: {whole * 1e3:.1f} ms/step, math alone {math_s * 1e3:.1f} ms/step "
           f"(Lightning and the rest: {(whole - math_s) * 1e3:.1f} ms, {1 - math_s / whole:.0%}); "
           f"10001 steps -> about {whole * 10001 / 60:.1f} min on one process")  # fmt: skip

@@ -3,6 +3,8 @@ processes by CopyShardedStrategy, with results and checkpoints gathered back in 
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 from torch import Tensor, nn
@@ -20,6 +22,12 @@ def check_lrs(lr: float | list[float]) -> list[float]:
     if not lrs:
         raise ValueError("lr must be a number or a non-empty list of numbers")
     return [check_lr(r) for r in lrs]
+
+
+def check_solved_cost(solved_cost: float) -> float:
+    if not 0 < solved_cost < math.log(2):
+        raise ValueError(f"solved_cost must be in (0, ln 2), got {solved_cost!r}")
+    return solved_cost
 
 
 class CopiesModule(XORModule):

@@ -6,14 +6,13 @@ The vectorised math is in `xor_lightning.copies`, the Lightning side shared with
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from torch import Tensor
 
 from xor_lightning.checks import check_hidden_sizes
 from xor_lightning.copies import Gradient, linear, linear_backward, stacked_init, stuck_on_plateau
-from xor_lightning.copies_module import CopiesModule, check_lrs
+from xor_lightning.copies_module import CopiesModule, check_lrs, check_solved_cost
 
 __all__ = ["XOREnsemble", "linear", "linear_backward", "stacked_init", "stuck_on_plateau"]
 
@@ -47,8 +46,7 @@ class XOREnsemble(CopiesModule):
     ) -> None:
         super().__init__()
         hidden_sizes, lrs = check_hidden_sizes(hidden_sizes), check_lrs(lr)
-        if not 0 < solved_cost < math.log(2):
-            raise ValueError(f"solved_cost must be in (0, ln 2), got {solved_cost!r}")
+        check_solved_cost(solved_cost)
         lr = lrs[0] if isinstance(lr, (int, float)) else lrs  # a plain float or list in the hparams
         self.save_hyperparameters()  # the checked locals
         self.build_stacks([hidden_sizes], lrs, num_copies, first_seed, gradient)

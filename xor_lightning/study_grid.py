@@ -6,13 +6,11 @@ it); `GridReport` writes study_grid.csv / .md / .png next to the run folders (`m
 
 from __future__ import annotations
 
-import math
-
 from torch import Tensor
 
 from xor_lightning.checks import check_hidden_sizes
 from xor_lightning.copies import Gradient
-from xor_lightning.copies_module import CopiesModule, check_lrs
+from xor_lightning.copies_module import CopiesModule, check_lrs, check_solved_cost
 
 WIDTHS_AND_DEEP = [[1], [2], [3], [4], [5], [6], [7], [8], [10, 10, 10]]
 LRS = [0.1, 0.3, 1.0, 3.0, 10.0]
@@ -47,8 +45,7 @@ class XORStudyGrid(CopiesModule):
         if not architectures:
             raise ValueError("architectures must name at least one architecture")
         lr = check_lrs(lr)
-        if not 0 < solved_cost < math.log(2):
-            raise ValueError(f"solved_cost must be in (0, ln 2), got {solved_cost!r}")
+        check_solved_cost(solved_cost)
         self.save_hyperparameters()  # the checked locals: plain lists
         self.build_stacks(architectures, lr, num_copies, first_seed, gradient)
 
