@@ -1,6 +1,6 @@
 """Lightning's floor: an empty automatic-optimization LightningModule on the shipped Trainer.
 
-The same data, logger, checkpointing and no progress bar as `python -m xor_lightning fit`; the module
+The same data, logger, checkpointing, profiler and no progress bar as `python -m xor_lightning fit`; the module
 has one parameter and its training_step returns a constant cost. What is left per step is Lightning's
 own work: the loop, its ~15 hook calls, the optimizer closure, zero_grad, backward and step.
 
@@ -18,6 +18,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from xor_lightning.data import XORDataModule
+from xor_lightning.profiler import NoProfiler
 
 
 class EmptyModule(L.LightningModule):
@@ -41,6 +42,7 @@ if __name__ == "__main__":
         enable_progress_bar=False,
         num_sanity_val_steps=0,
         limit_val_batches=0,
+        profiler=NoProfiler(),  # the CLI's default
     )
     trainer.fit(EmptyModule(), XORDataModule())
     gc.freeze()  # as the CLI does before exit

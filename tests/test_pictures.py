@@ -71,5 +71,7 @@ def test_write_png_and_gif_replace_atomically_and_keep_every_frame(tmp_path):
         for k in range(3):
             gif.seek(k)
             durations.append(gif.info["duration"])
-            assert np.array_equal(np.asarray(gif.convert("RGB")), frames[k])
+            # One fixed 64-colour palette for every frame: greys land within half a step (255 / 15 / 2).
+            difference = np.asarray(gif.convert("RGB")).astype(int) - frames[k]
+            assert np.abs(difference).max() <= 9
     assert durations == [100, 100, 900]  # the last frame, the trained net, stays up longest

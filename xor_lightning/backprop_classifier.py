@@ -29,7 +29,6 @@ class NotebookSGD(torch.optim.Optimizer):
         self._lrs: tuple[float, ...] = ()
         self._plan: list[tuple[Tensor, Tensor, Tensor]] = []  # (parameter, buffer for lr * grad, lr)
 
-    @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
         # Lightning runs its before-step hooks (gradient norms, clipping checks) inside the closure.
         loss = closure() if closure is not None else None
@@ -37,8 +36,14 @@ class NotebookSGD(torch.optim.Optimizer):
         if lrs != self._lrs:  # first step, or a scheduler changed an lr
             self._lrs, self._plan = lrs, self._make_plan()
         for p, scaled, lr in self._plan:
-            if p.grad is not None:
-                p.sub_(torch.mul(p.grad, lr, out=scaled))  # p - lr * grad: two roundings, as the notebook
+            if p.grad is None:
+                continue
+            update = torch.mul(p.grad, lr, out=scaled)  # lr * grad, then p - it: two roundings, as the notebook
+            if p.requires_grad:  # hide the update from autograd (the notebook's own parameters never require grad)
+                with torch.no_grad():
+                    p.sub_(update)
+            else:
+                p.sub_(update)
         return loss
 
     def _make_plan(self) -> list[tuple[Tensor, Tensor, Tensor]]:

@@ -16,6 +16,10 @@ from xor_lightning.checks import ConfigError, parameter_count
 from xor_lightning.data import XOR_SAMPLES, XORDataModule
 
 
+# Values nn.Module.__setattr__ stores as plain attributes unless they name a parameter, buffer or submodule.
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
 class NonFiniteError(RuntimeError):
     """Training produced NaN or inf; raised before the update so the weights stay finite."""
 
@@ -38,6 +42,23 @@ class XORModule(L.LightningModule):
         self.test_acc = BinaryAccuracy()
         self.example_input_array = torch.zeros(XOR_SAMPLES, 2)  # lets TensorBoard draw the graph
         self.trained_steps = 0  # updates behind the weights: global_step in fit, the checkpoint's otherwise
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning names the running hook in an attribute of the module around every hook call,
+        # ~25 times a training step; nn.Module.__setattr__ first checks the value against Parameter,
+        # Module and Tensor and the name against parameters, buffers and submodules (~1.3 us each
+        # time). A plain value that names none of them ends up stored directly either way: do just that.
+        d = self.__dict__
+        if (
+            type(value) in _PLAIN_TYPES
+            and "_modules" in d
+            and name not in d["_parameters"]
+            and name not in d["_buffers"]
+            and name not in d["_modules"]
+        ):
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: str | Path, **kwargs: Any) -> XORModule:  # type: ignore[override]
@@ -136,9 +157,9 @@ class XORModule(L.LightningModule):
     def check_finite(self, name: str, value: Tensor) -> None:
         """Stop training, naming the step, when `value` holds NaN or inf.
 
-        Checked once per step on one small tensor (a few microseconds). A non-finite gradient with a
-        finite cost can only come from overflow; it makes the weights non-finite, so the next step's
-        check catches it, and the message then says which update broke the weights.
+        Called when a step's cost cannot be computed or is not finite, before the update. A
+        non-finite gradient with a finite cost can only come from overflow; it makes the weights
+        non-finite, so the next step stops here, and the message then says which update broke them.
         """
         if math.isfinite(value.sum().item()):  # one sync; NaN/inf survive the sum (values are bounded)
             return
@@ -186,6 +207,13 @@ class XORModule(L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self._evaluate(batch, "test", self.test_acc)
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        # The four samples are already where the model is (on CPU, every step): Lightning's generic
+        # walk over the batch would cost ~3 us a step to move nothing.
+        if isinstance(batch, (tuple, list)) and all(isinstance(t, Tensor) and t.device == device for t in batch):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self(batch[0])

@@ -38,8 +38,11 @@ class XORClassifier(XORModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         X, Y = batch
         hypothesis = self(X)
-        self.check_finite("hypothesis", hypothesis)  # BCELoss itself would fail on NaN, less clearly
-        return self.cost(hypothesis, Y)
+        try:
+            return self.cost(hypothesis, Y)
+        except RuntimeError:  # BCELoss refuses NaN: "all elements of input should be between 0 and 1"
+            self.check_finite("hypothesis", hypothesis)  # say so, naming the step, when that was the cause
+            raise
 
     def cost(self, hypothesis: Tensor, Y: Tensor) -> Tensor:
         return self.criterion(hypothesis, Y)

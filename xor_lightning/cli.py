@@ -42,6 +42,7 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     # The STEP COST lines are the progress report: a bar would cost ~350 us a step and garble them.
     "enable_progress_bar": False,
     "num_sanity_val_steps": 0,
+    "profiler": {"class_path": "xor_lightning.profiler.NoProfiler"},  # `--trainer.profiler simple` profiles
 }
 EVALUATE = ("validate", "test", "predict")
 MAX_SEED = 2**32 - 1

@@ -13,6 +13,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from tensorboard.compat.proto.summary_pb2 import Summary
 
 from xor_lightning.callbacks import NotebookReport, batch_costs
 from xor_lightning.checks import check_positive_int
@@ -22,6 +23,7 @@ from xor_lightning.pictures import (
     boundary_image,
     hypothesis_grid,
     loss_curve_figure,
+    png_bytes,
     write_gif,
     write_png,
 )
@@ -33,6 +35,17 @@ def tensorboard_writer(trainer: L.Trainer) -> Any | None:
         if isinstance(logger, TensorBoardLogger):
             return logger.experiment
     return None
+
+
+def add_png(writer: Any, tag: str, image: Any, step: int) -> None:
+    """`writer.add_image(tag, image, step, dataformats="HWC")` for an (H, W, 3) uint8 image, ~3x faster.
+
+    add_image converts the pixels to float and back and compresses harder: ~3.6 ms for the boundary
+    image, which made the snapshots the largest part of the inspection cost.
+    """
+    height, width, channels = image.shape
+    encoded = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=png_bytes(image))
+    writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=encoded)]), step)
 
 
 def _layer_names(pl_module: L.LightningModule) -> list[tuple[str, torch.Tensor]]:
@@ -141,7 +154,7 @@ class DecisionBoundary(L.Callback):
         self._pending = (step, grid)
         writer = tensorboard_writer(trainer)
         if writer is not None:
-            writer.add_image("decision_boundary", boundary_image(grid, step), step, dataformats="HWC")
+            add_png(writer, "decision_boundary", boundary_image(grid, step), step)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int

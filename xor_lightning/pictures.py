@@ -8,6 +8,7 @@ canvas, never pyplot, so the library leaves the user's backend alone.
 from __future__ import annotations
 
 import functools
+import io
 import math
 import os
 from collections.abc import Sequence
@@ -43,7 +44,10 @@ def colourise(h: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def _point_masks(size: int) -> list[tuple[np.ndarray, ...]]:
-    """Per XOR point: black disc, white disc, dot (boolean masks, each inside the last) and target colour."""
+    """Per XOR point: black disc, white disc, dot (flat pixel indices, each disc inside the last) and colour.
+
+    Indices, not boolean masks: painting ~800 listed pixels skips scanning all 65,536 for each disc.
+    """
     to_px = (size - 1) / (1 + 2 * PAD)
     yy, xx = np.mgrid[:size, :size]
     radius, masks = size / 22, []
@@ -51,7 +55,8 @@ def _point_masks(size: int) -> list[tuple[np.ndarray, ...]]:
     for (x1, x2), y in zip(X.tolist(), Y[:, 0].tolist(), strict=True):
         d2 = (yy - (1 + PAD - x2) * to_px) ** 2 + (xx - (x1 + PAD) * to_px) ** 2
         colour = (RED if y else BLUE).astype(np.uint8)
-        masks.append((d2 <= (radius + 4) ** 2, d2 <= (radius + 2) ** 2, d2 <= radius**2, colour))
+        discs = (np.flatnonzero(d2 <= r**2) for r in (radius + 4, radius + 2, radius))
+        masks.append((*discs, colour))
     return masks
 
 
@@ -65,7 +70,7 @@ def boundary_image(hypothesis: torch.Tensor, step: int, size: int = 256, title: 
     """
     h = Image.fromarray(np.flipud(np.nan_to_num(hypothesis.numpy(), nan=0.5)).astype(np.float32))
     h = np.asarray(h.resize((size, size), Image.Resampling.BILINEAR))  # x2 upwards, smooth
-    heat = RAMP[np.rint(h.clip(0, 1) * 255).astype(np.uint8)]  # a table look-up: ~10x faster than colourise
+    heat = RAMP.take(np.rint(h.clip(0, 1) * 255).astype(np.uint8), axis=0)  # a table look-up, ~0.1 ms
     above = h > 0.5
     edge = np.zeros_like(above)
     edge[1:, :] |= above[1:, :] != above[:-1, :]
@@ -75,8 +80,9 @@ def boundary_image(hypothesis: torch.Tensor, step: int, size: int = 256, title: 
     to_px = (size - 1) / (1 + 2 * PAD)  # pixels per unit of x
     lo, hi = round(PAD * to_px), round((1 + PAD) * to_px)
     heat[lo : hi + 1, [lo, hi]] = heat[[lo, hi], lo : hi + 1] = 90  # the unit square, in grey
+    pixels = heat.reshape(-1, 3)  # a view: painting it paints heat
     for outer, white, dot, colour in _point_masks(size):
-        heat[outer], heat[white], heat[dot] = 0, 255, colour  # visible on red, blue and white alike
+        pixels[outer], pixels[white], pixels[dot] = 0, 255, colour  # visible on red, blue and white alike
     top, bottom, margin = 22, 30, 8
     canvas = Image.new("RGB", (size + 2 * margin, top + size + bottom), "white")
     canvas.paste(Image.fromarray(heat), (margin, top))
@@ -146,6 +152,14 @@ def loss_curve_figure(steps: Sequence[int], costs: Sequence[float], every_n_step
     return _pixels(fig)
 
 
+def png_bytes(image: np.ndarray) -> bytes:
+    """(H, W, 3) uint8 as PNG at zlib level 1: ~1.3 ms for the boundary image, against ~1.9 ms at
+    Pillow's default level 6, for 10 KB instead of 9 KB."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
 def _temporary(path: Path) -> Path:
     return path.with_name(path.name + ".tmp")
 
@@ -153,13 +167,28 @@ def _temporary(path: Path) -> Path:
 def write_png(image: np.ndarray, path: Path) -> None:
     """Written beside the target, then renamed: a half-written PNG never replaces a good one."""
     tmp = _temporary(path)
-    Image.fromarray(image).save(tmp, format="PNG", optimize=True)
+    Image.fromarray(image).save(tmp, format="PNG")  # optimize=True: 4% smaller, 5x slower
     os.replace(tmp, path)
 
 
+@functools.cache
+def _gif_palette() -> Image.Image:
+    """The 64 colours of every frame: 48 steps of the hypothesis ramp and 16 greys (ink, frame, text)."""
+    ramp = RAMP[np.linspace(0, 255, 48).round().astype(np.intp)]
+    greys = np.repeat(np.linspace(0, 255, 16).round()[:, None], 3, axis=1)
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(np.concatenate([ramp, greys]).astype(np.uint8).ravel().tolist())
+    return palette
+
+
 def write_gif(frames: Sequence[np.ndarray], path: Path, ms_per_frame: int = 500, ms_last: int = 2500) -> None:
-    """An endlessly looping GIF, one frame each, the last held longer; written atomically like write_png."""
-    images = [Image.fromarray(f).quantize(colors=64, dither=Image.Dither.NONE) for f in frames]
+    """An endlessly looping GIF, one frame each, the last held longer; written atomically like write_png.
+
+    Every frame maps to one fixed palette (~0.7 ms a frame): a palette computed per frame took ~3.5 ms
+    and made the file twice as large.
+    """
+    palette = _gif_palette()
+    images = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
     durations = [ms_per_frame] * (len(images) - 1) + [ms_last]
     tmp = _temporary(path)
     images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
