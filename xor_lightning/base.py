@@ -15,7 +15,6 @@ from xor_lightning.callbacks import NotebookReport
 from xor_lightning.checks import ConfigError, parameter_count
 from xor_lightning.data import XOR_SAMPLES, XORDataModule
 
-
 # Values nn.Module.__setattr__ stores as plain attributes unless they name a parameter, buffer or submodule.
 _PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
 
