@@ -85,3 +85,29 @@ def test_accumulating_batches_prints_the_cost_not_its_share(tmp_path, monkeypatc
     trainer.fit(XORClassifier(), XORDataModule())
     oracle, _ = notebook_nn([2], 1)  # both batches see the first weights: the same cost
     assert STEP_LINE.findall(capsys.readouterr().out) == [("0", repr(oracle[0].item()))]
+
+
+def test_module_attributes_behave_as_nn_module_sets_them():
+    # XORModule stores plain values directly (Lightning sets one around every hook call); anything
+    # naming a parameter, buffer or submodule, or holding a tensor or module, still goes through nn.Module.
+    model = XORBackpropClassifier()
+    model.note = "plain"
+    assert model.note == "plain" and "note" in model.__dict__
+    model.w1 = None  # a parameter's name: nn.Module keeps it registered, as None
+    assert model._parameters["w1"] is None and "w1" not in model.__dict__
+    model.register_buffer("counts", torch.zeros(2))
+    model.counts = None
+    assert model._buffers["counts"] is None
+    model.extra = torch.nn.Linear(1, 1)
+    assert "extra" in model._modules
+    model.automatic_optimization = True  # a LightningModule property: its setter still runs
+    assert model.automatic_optimization
+
+
+def test_the_cli_trainer_profiles_nothing_by_default_and_simple_on_request(tmp_path):
+    fit = run_cli("fit", "--trainer.max_steps=3", "--trainer.profiler=simple", cwd=tmp_path)
+    assert fit.returncode == 0, fit.stderr
+    assert "FIT Profiler Report" in fit.stdout + fit.stderr
+    assert "[Callback]NotebookReport.on_train_batch_end" in fit.stdout + fit.stderr
+    default = run_cli("fit", "--print_config", cwd=tmp_path)
+    assert "class_path: xor_lightning.profiler.NoProfiler" in default.stdout

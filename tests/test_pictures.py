@@ -1,11 +1,15 @@
 """The picture functions on their own: legible TensorBoard image, loss curve, atomic PNG and GIF writers."""
 
+import io
 import math
 
 import numpy as np
 import torch
 from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.utils.tensorboard import SummaryWriter
 
+from xor_lightning.inspection import add_png
 from xor_lightning.pictures import BLUE, PAD, boundary_image, loss_curve_figure, write_gif, write_png
 
 HALF = torch.full((64, 64), 0.5)  # every output 1/2: the plateau, no contour, one flat colour
@@ -75,3 +79,15 @@ def test_write_png_and_gif_replace_atomically_and_keep_every_frame(tmp_path):
             difference = np.asarray(gif.convert("RGB")).astype(int) - frames[k]
             assert np.abs(difference).max() <= 9
     assert durations == [100, 100, 900]  # the last frame, the trained net, stays up longest
+
+
+def test_tensorboard_png_holds_every_pixel_of_the_image(tmp_path):
+    image = boundary_image(torch.linspace(0, 1, 64 * 64).reshape(64, 64), 1000)
+    with SummaryWriter(tmp_path) as writer:
+        add_png(writer, "decision_boundary", image, 1000)
+    acc = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
+    acc.Reload()
+    [event] = acc.Images("decision_boundary")
+    assert (event.step, event.height, event.width) == (1000, *image.shape[:2])
+    decoded = np.asarray(Image.open(io.BytesIO(event.encoded_image_string)).convert("RGB"))
+    assert np.array_equal(decoded, image)  # PNG is lossless at any compression level
