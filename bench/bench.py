@@ -4,8 +4,9 @@ For every shipped config, `python -m xor_lightning fit -c CONFIG` runs as a user
 step and once for N steps (default 10001); per step = (T(N) - T(1)) / (N - 1), so start-up and exit
 cancel out. Beside it, in its own process, a plain-torch script of the notebook's loop for the same
 network (tests/oracle.py, one torch thread like the CLI), and Lightning's floor (bench/floor.py: an
-empty automatic-optimization module on the same Trainer). Every figure is the median (min-max) over
-interleaved rounds. Each run's printed costs must equal its plain script's, bit for bit.
+empty automatic-optimization module on the same Trainer, then the lesson's XORClassifier on it).
+Every figure is the median (min-max) over interleaved rounds. Each run's printed costs must equal its
+plain script's, bit for bit.
 Then the whole `make train` command against the plain script, and `make study`'s total time.
 Not a test: it asserts nothing about speed.
 
@@ -105,14 +106,15 @@ def main() -> None:
                         times.setdefault((name, kind, steps), []).append(elapsed)
                     if COST_LINE.findall(out["ours"]) != COST_LINE.findall(out["plain"]):
                         mismatches.add(name)
-                elapsed, _ = timed([sys.executable, str(REPO / "bench/floor.py"), str(steps)], cwd)
-                times.setdefault(("floor", "ours", steps), []).append(elapsed)
+                for module in ("empty", "lesson"):
+                    elapsed, _ = timed([sys.executable, str(REPO / "bench/floor.py"), str(steps), module], cwd)
+                    times.setdefault((f"floor_{module}", "ours", steps), []).append(elapsed)
 
         def per_step(name: str, kind: str) -> list[float]:
             pairs = zip(times[(name, kind, n)], times[(name, kind, 1)], strict=True)
             return [(big - small) / (n - 1) * 1e6 for big, small in pairs]
 
-        floor = statistics.median(per_step("floor", "ours"))
+        floor = statistics.median(per_step("floor_empty", "ours"))
         plain_nn = statistics.median(per_step("xor_nn", "plain"))
         lines += [
             f"Per step, us, whole processes: (T({n} steps) - T(1 step)) / {n - 1}; median (min-max) of {args.rounds}"
@@ -128,7 +130,12 @@ def main() -> None:
                 f"| {name} | {summary(ours)} | {summary(plain)} | {m / statistics.median(plain):.2f}x | "
                 f"{m / plain_nn:.2f}x | {m / floor:.2f}x |"
             )
-        lines.append(f"| Lightning floor (bench/floor.py) | {summary(per_step('floor', 'ours'))} | | | | 1.00x |")
+        lesson = per_step("floor_lesson", "ours")
+        lines += [
+            f"| Lightning floor (bench/floor.py) | {summary(per_step('floor_empty', 'ours'))} | | | | 1.00x |",
+            f"| the floor's Trainer fitting XORClassifier [2] (bench/floor.py lesson) | {summary(lesson)} | | | "
+            f"{statistics.median(lesson) / plain_nn:.2f}x | {statistics.median(lesson) / floor:.2f}x |",
+        ]
         same = "yes" if not mismatches else f"NO for {sorted(mismatches)}"
         lines += ["", f"Printed costs identical to the plain scripts' at every printed step: {same}.", ""]
         start_ours, start_plain = times[("xor_nn", "ours", 1)], times[("xor_nn", "plain", 1)]

@@ -111,3 +111,18 @@ def test_the_cli_trainer_profiles_nothing_by_default_and_simple_on_request(tmp_p
     assert "[Callback]NotebookReport.on_train_batch_end" in fit.stdout + fit.stderr
     default = run_cli("fit", "--print_config", cwd=tmp_path)
     assert "class_path: xor_lightning.profiler.NoProfiler" in default.stdout
+
+
+def test_monitors_read_the_last_printed_cost_at_each_epoch_end(tmp_path, monkeypatch, capsys):
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    monkeypatch.chdir(tmp_path)
+    L.seed_everything(777, verbose=False)
+    best = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="train_loss", mode="min")
+    stop = EarlyStopping(monitor="train_loss", patience=100)  # strict: it raises when the metric is missing
+    trainer = L.Trainer(max_steps=201, enable_progress_bar=False, logger=False, callbacks=[best, stop])
+    trainer.fit(XORClassifier(), XORDataModule(steps_per_epoch=100))
+    oracle, _ = notebook_nn([2], 201)
+    # Epochs end after steps 99, 199 and 200; the last printed steps then are 0, 100 and 200.
+    assert best.best_model_score.item() == min(oracle[s].item() for s in (0, 100, 200))
+    assert trainer.callback_metrics["train_loss"].item() == oracle[200].item()
