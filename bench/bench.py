@@ -10,7 +10,7 @@ plain script's, bit for bit.
 Then the whole `make train` command against the plain script, and `make study`'s total time.
 Not a test: it asserts nothing about speed.
 
-    python bench/bench.py [--rounds 3] [--steps 10001] [--no-study] [--write bench/RESULTS.md]
+    python bench/bench.py [--rounds 5] [--steps 10001] [--no-study] [--write bench/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def write_between_markers(path: Path, report: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10001)
     parser.add_argument("--no-study", action="store_true", help="skip `make study` (about 90 s)")
     parser.add_argument("--write", type=Path, help="also put the report into this markdown file, between its markers")
