@@ -113,16 +113,32 @@ def test_the_cli_trainer_profiles_nothing_by_default_and_simple_on_request(tmp_p
     assert "class_path: xor_lightning.profiler.NoProfiler" in default.stdout
 
 
-def test_monitors_read_the_last_printed_cost_at_each_epoch_end(tmp_path, monkeypatch, capsys):
+def test_monitors_read_the_last_printed_cost_whenever_they_look(tmp_path, monkeypatch, capsys):
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     monkeypatch.chdir(tmp_path)
     L.seed_everything(777, verbose=False)
+    # Validation every 100 steps inside 1000-step epochs: the monitors look long before an epoch ends.
     best = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="train_loss", mode="min")
-    stop = EarlyStopping(monitor="train_loss", patience=100)  # strict: it raises when the metric is missing
-    trainer = L.Trainer(max_steps=201, enable_progress_bar=False, logger=False, callbacks=[best, stop])
-    trainer.fit(XORClassifier(), XORDataModule(steps_per_epoch=100))
-    oracle, _ = notebook_nn([2], 201)
-    # Epochs end after steps 99, 199 and 200; the last printed steps then are 0, 100 and 200.
+    stop = EarlyStopping(monitor="train_loss", patience=100, check_on_train_epoch_end=False)  # strict
+    every = ModelCheckpoint(dirpath=tmp_path / "every", monitor="train_loss", every_n_train_steps=100)
+    trainer = L.Trainer(
+        max_steps=350, val_check_interval=100, enable_progress_bar=False, logger=False, callbacks=[best, stop, every]
+    )
+    trainer.fit(XORClassifier(), XORDataModule())
+    oracle, _ = notebook_nn([2], 350)
+    # Validations follow updates 99, 199 and 299: the last printed steps then are 0, 100 and 200.
     assert best.best_model_score.item() == min(oracle[s].item() for s in (0, 100, 200))
-    assert trainer.callback_metrics["train_loss"].item() == oracle[200].item()
+    assert every.best_model_score is not None
+    assert trainer.callback_metrics["train_loss"].item() == oracle[300].item()
+
+
+def test_a_plain_trainer_warns_about_none_of_the_packages_hooks(tmp_path, monkeypatch):
+    import warnings
+
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        L.Trainer(max_steps=3, enable_progress_bar=False).fit(XORClassifier(), XORDataModule())
+    ours = [str(w.message) for w in caught if "overridden" in str(w.message) or "xor_lightning" in str(w.filename)]
+    assert ours == []

@@ -75,9 +75,9 @@ def test_write_png_and_gif_replace_atomically_and_keep_every_frame(tmp_path):
         for k in range(3):
             gif.seek(k)
             durations.append(gif.info["duration"])
-            # One fixed 64-colour palette for every frame: greys land within half a step (255 / 15 / 2).
+            # One fixed 256-colour palette for every frame: greys land within half a step (255 / 31 / 2).
             difference = np.asarray(gif.convert("RGB")).astype(int) - frames[k]
-            assert np.abs(difference).max() <= 9
+            assert np.abs(difference).max() <= 4
     assert durations == [100, 100, 900]  # the last frame, the trained net, stays up longest
 
 
@@ -91,3 +91,15 @@ def test_tensorboard_png_holds_every_pixel_of_the_image(tmp_path):
     assert (event.step, event.height, event.width) == (1000, *image.shape[:2])
     decoded = np.asarray(Image.open(io.BytesIO(event.encoded_image_string)).convert("RGB"))
     assert np.array_equal(decoded, image)  # PNG is lossless at any compression level
+
+
+def test_gif_frames_keep_the_plateaus_shades(tmp_path):
+    # Early frames differ from 0.5 by thousandths: the fixed palette must still show their shades.
+    frame = boundary_image(0.5 + 0.02 * torch.linspace(-1, 1, 64 * 64).reshape(64, 64), 0)
+    write_gif([frame], tmp_path / "plateau.gif")
+    with Image.open(tmp_path / "plateau.gif") as gif:
+        shown = np.asarray(gif.convert("RGB"))
+    assert np.abs(shown.astype(int) - frame).max() <= 7
+    square = (slice(22, 22 + 256), slice(8, 8 + 256))  # the heat map: below the 22-pixel title, 8 from the left
+    shades = [len(np.unique(image[square].reshape(-1, 3), axis=0)) for image in (frame, shown)]
+    assert shades[1] >= shades[0] * 2 // 3

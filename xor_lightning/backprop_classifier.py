@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -14,6 +15,8 @@ from xor_lightning.backprop import GradientMode
 from xor_lightning.backprop_step import NotebookStep
 from xor_lightning.base import XORModule
 from xor_lightning.checks import check_hidden_sizes, check_lr, check_memory
+
+_NOTHING = contextlib.nullcontext()  # reusable: it keeps no state
 
 
 class NotebookSGD(torch.optim.Optimizer):
@@ -36,14 +39,10 @@ class NotebookSGD(torch.optim.Optimizer):
         if lrs != self._lrs:  # first step, or a scheduler changed an lr
             self._lrs, self._plan = lrs, self._make_plan()
         for p, scaled, lr in self._plan:
-            if p.grad is None:
-                continue
-            update = torch.mul(p.grad, lr, out=scaled)  # lr * grad, then p - it: two roundings, as the notebook
-            if p.requires_grad:  # hide the update from autograd (the notebook's own parameters never require grad)
-                with torch.no_grad():
-                    p.sub_(update)
-            else:
-                p.sub_(update)
+            if p.grad is not None:
+                # Autograd must not record the update (the notebook's parameters never require grad).
+                with torch.no_grad() if p.requires_grad else _NOTHING:
+                    p.sub_(torch.mul(p.grad, lr, out=scaled))  # p - lr * grad: two roundings, as the notebook
         return loss
 
     def _make_plan(self) -> list[tuple[Tensor, Tensor, Tensor]]:

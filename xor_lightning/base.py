@@ -154,20 +154,22 @@ class XORModule(L.LightningModule):
         self.check_data(self.trainer, self.trainer.datamodule)
 
     def check_finite(self, name: str, value: Tensor) -> None:
-        """Stop training, naming the step, when `value` holds NaN or inf.
+        """Stop training, naming the step, when `value` holds NaN or inf (one sync: call it sparingly)."""
+        if not math.isfinite(value.sum().item()):  # NaN/inf survive the sum (values are bounded)
+            raise self.non_finite_error(name)
 
-        Called when a step's cost cannot be computed or is not finite, before the update. A
-        non-finite gradient with a finite cost can only come from overflow; it makes the weights
-        non-finite, so the next step stops here, and the message then says which update broke them.
+    def non_finite_error(self, name: str) -> NonFiniteError:
+        """The error for a non-finite `name` at this step, before its update.
+
+        A non-finite gradient with a finite cost can only come from overflow; it makes the weights
+        non-finite, so the next step stops, and the message then says which update broke them.
         """
-        if math.isfinite(value.sum().item()):  # one sync; NaN/inf survive the sum (values are bounded)
-            return
         step = self.global_step
         if step > 0 and not all(bool(torch.isfinite(p).all()) for p in self.parameters()):
             cause = f"the weights are no longer finite after the update of step {step - 1}"
         else:
             cause = "the weights are finite"
-        raise NonFiniteError(
+        return NonFiniteError(
             f"non-finite {name} at step {step} ({cause}); stopped before the update, lr={self.hparams.lr} "
             "may be too large"
         )
@@ -206,13 +208,6 @@ class XORModule(L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self._evaluate(batch, "test", self.test_acc)
-
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        # The four samples are already where the model is (on CPU, every step): Lightning's generic
-        # walk over the batch would cost ~3 us a step to move nothing.
-        if isinstance(batch, (tuple, list)) and all(isinstance(t, Tensor) and t.device == device for t in batch):
-            return batch
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self(batch[0])

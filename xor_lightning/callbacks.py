@@ -50,21 +50,18 @@ class NotebookReport(L.Callback):
     """Prints `STEP COST` every `every_n_steps` steps and the final hypothesis, like the notebook.
 
     The line for step s carries the cost computed *before* update s (as the notebook prints it); the
-    same value goes to the loggers as `train_loss` at step s. Only those steps pay for the `.item()`
-    and the logging: logging every step would cost more than the step. A batch of several updates (a
-    chunk) prints every step on the interval that it covered. At each epoch's end (and so when fit
-    ends) the last printed cost goes to `trainer.callback_metrics["train_loss"]`, where monitors such
-    as EarlyStopping read it: once an epoch, since one `pl_module.log` costs about three whole steps.
+    same value goes to the loggers as `train_loss` at step s and to `trainer.callback_metrics`. Only
+    those steps pay for the `.item()` and the logging: logging every step would cost more than the step.
+    A batch of several updates (a chunk) prints every step on the interval that it covered.
     """
 
     def __init__(self, every_n_steps: int = 100) -> None:
         self.every_n_steps = check_positive_int("every_n_steps", every_n_steps)
         self.last_cost: float | None = None
         self._last_step = -1
-        self._cost: Tensor | None = None  # the last printed cost, mean over DDP ranks
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._last_step, self._cost = trainer.global_step - 1, None
+        self._last_step = trainer.global_step - 1
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -72,16 +69,13 @@ class NotebookReport(L.Callback):
         # Past the last printed step: an accumulating batch (no update yet) repeats no line.
         # Mean over DDP ranks: each rank's cost is the mean over an equal share of the batch.
         for step, cost in batch_costs(trainer, outputs, self.every_n_steps, after=self._last_step).items():
-            self._last_step, self._cost = step, cost
+            self._last_step = step
+            pl_module.log("train_loss", cost, logger=False)
             self.last_cost = cost.item()
             if trainer.is_global_zero:
                 print(step, self.last_cost, flush=True)
                 for logger in trainer.loggers:
                     logger.log_metrics({"train_loss": self.last_cost}, step=step)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._cost is not None:  # before Lightning's monitoring callbacks read callback_metrics
-            pl_module.log("train_loss", self._cost, logger=False)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # `validate` only: `trainer.validating` is also True during fit's periodic validation.

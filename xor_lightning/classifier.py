@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from torch import Tensor, nn
@@ -43,8 +44,9 @@ class XORClassifier(XORModule):
         try:
             return self.cost(hypothesis, Y)
         except RuntimeError:  # on CPU BCELoss refuses NaN: "all elements of input should be between 0 and 1"
-            self.check_finite("hypothesis", hypothesis)  # say so, naming the step, when that was the cause
-            raise
+            if math.isfinite(hypothesis.sum().item()):
+                raise
+            raise self.non_finite_error("hypothesis") from None  # the cause, with its step, in BCELoss's place
 
     def cost(self, hypothesis: Tensor, Y: Tensor) -> Tensor:
         return self.criterion(hypothesis, Y)

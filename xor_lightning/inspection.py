@@ -43,6 +43,9 @@ def add_png(writer: Any, tag: str, image: Any, step: int) -> None:
     add_image converts the pixels to float and back and compresses harder: ~3.6 ms for the boundary
     image, which made the snapshots the largest part of the inspection cost.
     """
+    if writer.file_writer is None:  # closed: add_image opens it again
+        writer.add_image(tag, image, step, dataformats="HWC")
+        return
     height, width, channels = image.shape
     encoded = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=png_bytes(image))
     writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=encoded)]), step)
