@@ -85,10 +85,16 @@ class GradientNorms(L.Callback):
 
 
 class ParameterHistograms(L.Callback):
-    """Histograms of each layer's weights and biases, and of its activations on the four inputs."""
+    """Histograms of each layer's weights and biases, and of its activations on the four inputs.
 
-    def __init__(self, every_n_steps: int = 500) -> None:
+    `bins` equal bins over each tensor's range; 30 is the bucket count of TensorBoard's own histogram
+    summary. SummaryWriter's default, "tensorflow", is ~1500 fixed exponential bins: ~10 KB an event
+    for these few values, and the event writer's pure-Python checksum alone took ~1 ms for each.
+    """
+
+    def __init__(self, every_n_steps: int = 500, bins: int = 30) -> None:
         self.every_n_steps = check_positive_int("every_n_steps", every_n_steps)
+        self.bins = check_positive_int("bins", bins)
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
@@ -100,11 +106,11 @@ class ParameterHistograms(L.Callback):
         if writer is None:
             return
         for name, tensor in _layer_names(pl_module):
-            writer.add_histogram(f"params/{name}", tensor.detach(), step)
+            writer.add_histogram(f"params/{name}", tensor.detach(), step, bins=self.bins)
         X, _ = xor_truth_table()
         with torch.no_grad():
             for k, a in enumerate(pl_module.activations(X.to(pl_module.device)), start=1):
-                writer.add_histogram(f"activations/layer{k}", a, step)
+                writer.add_histogram(f"activations/layer{k}", a, step, bins=self.bins)
 
 
 def _cost_at(trainer: L.Trainer, outputs: Any, every_n_steps: int, after: int = -1) -> dict[int, float]:
