@@ -45,8 +45,9 @@ class XORModule(L.LightningModule):
     def __setattr__(self, name: str, value: Any) -> None:
         # Lightning names the running hook in an attribute of the module around every hook call,
         # ~25 times a training step; nn.Module.__setattr__ first checks the value against Parameter,
-        # Module and Tensor and the name against parameters, buffers and submodules (~1.3 us each
-        # time). A plain value that names none of them ends up stored directly either way: do just that.
+        # Module and Tensor and the name against parameters, buffers and submodules, each time (see
+        # bench/RESULTS.md). A plain value that names none of them ends up stored directly either
+        # way: do just that.
         d = self.__dict__
         if (
             type(value) in _PLAIN_TYPES

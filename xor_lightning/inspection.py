@@ -38,10 +38,10 @@ def tensorboard_writer(trainer: L.Trainer) -> Any | None:
 
 
 def add_png(writer: Any, tag: str, image: Any, step: int) -> None:
-    """`writer.add_image(tag, image, step, dataformats="HWC")` for an (H, W, 3) uint8 image, ~3x faster.
+    """`writer.add_image(tag, image, step, dataformats="HWC")` for an (H, W, 3) uint8 image, faster.
 
-    add_image converts the pixels to float and back and compresses harder: ~3.6 ms for the boundary
-    image, which made the snapshots the largest part of the inspection cost.
+    add_image converts the pixels to float and back and compresses harder, which made the snapshots
+    the largest part of the inspection cost (bench/RESULTS.md has the figures).
     """
     if writer.file_writer is None:  # closed: add_image opens it again
         writer.add_image(tag, image, step, dataformats="HWC")
@@ -88,8 +88,8 @@ class ParameterHistograms(L.Callback):
     """Histograms of each layer's weights and biases, and of its activations on the four inputs.
 
     `bins` equal bins over each tensor's range; 30 is the bucket count of TensorBoard's own histogram
-    summary. SummaryWriter's default, "tensorflow", is ~1500 fixed exponential bins: ~10 KB an event
-    for these few values, and the event writer's pure-Python checksum alone took ~1 ms for each.
+    summary. SummaryWriter's default, "tensorflow", is ~1500 fixed exponential bins: an event ~15x
+    larger for these few values, every byte of it through the event writer's pure-Python checksum.
     """
 
     def __init__(self, every_n_steps: int = 500, bins: int = 30) -> None:
@@ -135,7 +135,7 @@ class DecisionBoundary(L.Callback):
     """The network's output over the unit square, with the four XOR points.
 
     Every N steps it takes a snapshot of the output on a grid (one small forward pass) and logs it to
-    TensorBoard as the image `decision_boundary` (~2 ms to draw). When fit ends it writes
+    TensorBoard as the image `decision_boundary` (numpy and Pillow). When fit ends it writes
     `decision_boundary.png`, the final state drawn by matplotlib with a colour bar, and `training.gif`,
     one frame per snapshot plus the final state, each labelled with its step and printed cost.
     The snapshots are kept in checkpoints (8 KB each at resolution 64), so a resumed run's GIF starts at step 0.
@@ -191,7 +191,7 @@ class DecisionBoundary(L.Callback):
             boundary_figure(grid, f"hypothesis after {updates} updates\ncost {cost:.4g}"),
             folder / "decision_boundary.png",
         )
-        # Frames drawn like the TensorBoard image (~2 ms each): matplotlib took ~65 ms a frame.
+        # Frames drawn like the TensorBoard image: matplotlib took tens of times longer a frame.
         frames = [boundary_image(g.float() + 0.5, s, title=f"step {s}   cost {c:.4g}") for s, c, g in self.snapshots]
         frames.append(boundary_image(grid, updates, title=f"after {updates} updates   cost {cost:.4g}"))
         write_gif(frames, folder / "training.gif")
