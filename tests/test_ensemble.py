@@ -86,10 +86,11 @@ def test_solved_step_is_the_first_step_with_four_right_and_low_cost():
     model = XOREnsemble(num_copies=3)
     Y = torch.tensor([[0.0], [1.0], [1.0], [0.0]])
     right = torch.tensor([[0.1, 0.1, 0.9], [0.9, 0.9, 0.9], [0.9, 0.9, 0.9], [0.1, 0.1, 0.1]])  # (N, S)
-    model._record_solved(7, right, torch.tensor([0.01, 0.2, 0.01]), Y)
-    model._record_solved(8, right, torch.tensor([0.01, 0.01, 0.01]), Y)
+    stack, solved_cost = model.stacks[0], model.hparams.solved_cost
+    stack.record_solved(7, right, torch.tensor([0.01, 0.2, 0.01]), Y, solved_cost)
+    stack.record_solved(8, right, torch.tensor([0.01, 0.01, 0.01]), Y, solved_cost)
     # copy 0 solved at 7 and keeps it; copy 1 only when its cost fell below 0.05; copy 2 has one wrong.
-    assert model.solved_step.tolist() == [7, 8, -1]
+    assert stack.solved_step.tolist() == [7, 8, -1]
 
 
 def test_study_run_writes_table_csv_png_tensorboard_and_combines(tmp_path):

@@ -82,6 +82,12 @@ class CopiesModule(XORModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return PerCopySGD(self.stacks)
 
+    def layer_params(self) -> list[tuple[Tensor, Tensor]]:  # what the inspection callbacks show: the first stack
+        return self.stacks[0].layer_params()
+
+    def activations(self, x: Tensor) -> list[Tensor]:  # each (N, O, S)
+        return self.stacks[0].activations(x)
+
     def forward(self, x: Tensor) -> Tensor:  # (N, 2) -> (N, copies of every stack)
         return torch.cat([stack(x) for stack in self.stacks], dim=-1)
 

@@ -51,19 +51,6 @@ class XOREnsemble(CopiesModule):
         self.save_hyperparameters()  # the checked locals
         self.build_stacks([hidden_sizes], lrs, num_copies, first_seed, gradient)
 
-    def layer_params(self) -> list[tuple[Tensor, Tensor]]:
-        return self.stacks[0].layer_params()
-
-    def activations(self, x: Tensor) -> list[Tensor]:  # each (N, O, S)
-        return self.stacks[0].activations(x)
-
-    @property
-    def solved_step(self) -> Tensor:
-        return self.stacks[0].solved_step
-
-    def _record_solved(self, step: int, hypothesis: Tensor, costs: Tensor, Y: Tensor) -> None:
-        self.stacks[0].record_solved(step, hypothesis, costs, Y, self.hparams.solved_cost)
-
     def report(self, X: Tensor, Y: Tensor) -> tuple[str, dict[str, float]]:
         """The fraction of copies solved (all four predictions right at the end), not an accuracy."""
         stats = self.final_stats[0] if self.final_stats is not None else self.study_stats()[0]

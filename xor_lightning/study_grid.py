@@ -49,12 +49,6 @@ class XORStudyGrid(CopiesModule):
         self.save_hyperparameters()  # the checked locals: plain lists
         self.build_stacks(architectures, lr, num_copies, first_seed, gradient)
 
-    def layer_params(self) -> list[tuple[Tensor, Tensor]]:  # what inspection callbacks would show
-        return self.stacks[0].layer_params()
-
-    def activations(self, x: Tensor) -> list[Tensor]:
-        return self.stacks[0].activations(x)
-
     def report(self, X: Tensor, Y: Tensor) -> tuple[str, dict[str, float]]:
         """The fraction of all copies solved (all four predictions right at the end), not an accuracy."""
         stats = self.final_stats if self.final_stats is not None else self.study_stats()
