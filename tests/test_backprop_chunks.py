@@ -27,19 +27,11 @@ class ChunkRecorder(L.Callback):
             trainer.should_stop = True
 
 
-def fit(tmp_path, max_steps, lr=1.0, ckpt_path=None, stop_at=None, **data):
+def fit(tiny_trainer, tmp_path, max_steps, lr=1.0, ckpt_path=None, stop_at=None, **data):
     L.seed_everything(777, verbose=False)
     recorder = ChunkRecorder(stop_at)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=max_steps,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        default_root_dir=tmp_path,
-        callbacks=[recorder, NotebookReport(every_n_steps=50), ModelCheckpoint(tmp_path, save_last=True)],
-    )
+    callbacks = [recorder, NotebookReport(every_n_steps=50), ModelCheckpoint(tmp_path, save_last=True)]
+    trainer, _ = tiny_trainer(max_steps, callbacks=callbacks, enable_checkpointing=True)
     model = XORBackpropClassifier(hidden_sizes=[2], lr=lr)
     trainer.fit(model, XORDataModule(**{"updates_per_batch": 100, **data}), ckpt_path=ckpt_path, weights_only=True)
     return model, trainer, recorder
@@ -50,8 +42,8 @@ def weights(model):
 
 
 @pytest.mark.parametrize("lr", [1.0, 0.1, 0.7])
-def test_chunked_run_is_the_notebook_at_every_step(tmp_path, lr, capsys):
-    model, trainer, recorder = fit(tmp_path, 301, lr=lr, steps_per_epoch=200)
+def test_chunked_run_is_the_notebook_at_every_step(tiny_trainer, tmp_path, lr, capsys):
+    model, trainer, recorder = fit(tiny_trainer, tmp_path, 301, lr=lr, steps_per_epoch=200)
     oracle_costs, oracle_params = notebook_backprop(301, learning_rate=lr)
     assert trainer.global_step == 301
     # Aligned chunks: report every 50 -> chunks of 50, the epoch end (200) a boundary, max_steps cuts the last.
@@ -63,10 +55,10 @@ def test_chunked_run_is_the_notebook_at_every_step(tmp_path, lr, capsys):
     assert [c for _, c in printed] == [repr(oracle_costs[int(s)].item()) for s, _ in printed]
 
 
-def test_resume_from_an_odd_step_equals_the_straight_run(tmp_path):
-    _, _, first = fit(tmp_path, 137)
+def test_resume_from_an_odd_step_equals_the_straight_run(tiny_trainer, tmp_path):
+    _, _, first = fit(tiny_trainer, tmp_path, 137)
     assert first.chunks[-1] == (100, 37)  # max_steps stops inside a chunk
-    model, _, resumed = fit(tmp_path, 400, ckpt_path=tmp_path / "last.ckpt")
+    model, _, resumed = fit(tiny_trainer, tmp_path, 400, ckpt_path=tmp_path / "last.ckpt")
     assert resumed.chunks[0] == (137, 13)  # the first chunk realigns on the interval
     assert all(n == 50 and s % 50 == 0 for s, n in resumed.chunks[1:])
     oracle_costs, oracle_params = notebook_backprop(400)
@@ -74,8 +66,8 @@ def test_resume_from_an_odd_step_equals_the_straight_run(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(weights(model), oracle_params.values(), strict=True))
 
 
-def test_a_stop_request_ends_after_the_current_update_not_the_chunk(tmp_path):
-    model, trainer, recorder = fit(tmp_path, 1000, stop_at=123)
+def test_a_stop_request_ends_after_the_current_update_not_the_chunk(tiny_trainer, tmp_path):
+    model, trainer, recorder = fit(tiny_trainer, tmp_path, 1000, stop_at=123)
     assert trainer.global_step == 124 and recorder.chunks[-1] == (100, 24)
     oracle_costs, oracle_params = notebook_backprop(124)
     assert torch.equal(torch.cat(recorder.costs), oracle_costs)
