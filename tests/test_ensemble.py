@@ -70,16 +70,24 @@ def test_per_copy_sgd_is_bit_identical_to_sgd(lr):
         assert torch.equal(p.detach()[..., 2:], single.detach())
 
 
-def test_copies_start_from_their_seeds_and_leave_the_random_state_alone():
+@pytest.mark.parametrize("hidden_sizes", [[], [1], [3], [10, 10, 10]])
+def test_copies_start_from_their_seeds_and_leave_the_random_state_alone(hidden_sizes):
+    """Each copy's own generator draws what torch.manual_seed(seed) + building the network draws."""
+    seeds = [5, 9, 777]
     torch.manual_seed(0)
     state = torch.get_rng_state()
-    params = stacked_init([3], seeds=[5, 9], gradient="autograd")
+    params = stacked_init(hidden_sizes, seeds=seeds, gradient="autograd")
+    hand = stacked_init(hidden_sizes, seeds=seeds, gradient="notebook")
     assert torch.equal(torch.get_rng_state(), state)
-    for k, seed in enumerate([5, 9]):
+    for k, seed in enumerate(seeds):
         torch.manual_seed(seed)
-        single = SigmoidMLP([3])
+        single = SigmoidMLP(hidden_sizes)
         for (w, b), lin in zip(params, single.layers, strict=True):
             assert torch.equal(w[..., k], lin.weight.detach().T) and torch.equal(b[..., k], lin.bias.detach())
+        torch.manual_seed(seed)
+        sizes = [2, *hidden_sizes, 1]
+        for (w, b), i, o in zip(hand, sizes[:-1], sizes[1:], strict=True):  # the notebook's torch.randn draws
+            assert torch.equal(w[..., k], torch.randn(i, o)) and torch.equal(b[..., k], torch.randn(o))
 
 
 def test_solved_step_is_the_first_step_with_four_right_and_low_cost():

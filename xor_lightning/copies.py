@@ -12,6 +12,7 @@ The hand-backprop path reuses every formula of `xor_lightning.backprop`; only `l
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -21,7 +22,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xor_lightning import backprop
-from xor_lightning.network import SigmoidMLP
 
 Gradient = Literal["autograd", "notebook", "mean"]
 
@@ -36,21 +36,33 @@ def linear_backward(a: Tensor, w: Tensor, d_l: Tensor, need_d_a: bool = True) ->
     return d_w, d_a
 
 
+def linear_init(fan_in: int, fan_out: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """`nn.Linear(fan_in, fan_out)`'s initial (weight.T, bias), drawn from `generator` in the order
+    `reset_parameters` draws them, so the bits equal constructing the layer after a global seed."""
+    weight = torch.empty(fan_out, fan_in)
+    nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+    return weight.T, torch.empty(fan_out).uniform_(-bound, bound, generator=generator)
+
+
 def stacked_init(hidden_sizes: list[int], seeds: Sequence[int], gradient: Gradient) -> backprop.Params:
     """Copy k holds exactly the weights a single network seeded with seeds[k] starts from:
-    `nn.Linear` init for the autograd path, `torch.randn` w1, b1, ... for the hand path."""
+    `nn.Linear` init for the autograd path, `torch.randn` w1, b1, ... for the hand path.
+
+    Each copy draws from its own CPU generator seeded with its seed: the same numbers as
+    `torch.manual_seed(seed)` then building the network, without reseeding every device's generator
+    (which `torch.manual_seed` does, lazily, once per call) and without touching the global state."""
+    sizes = list(itertools.pairwise([2, *hidden_sizes, 1]))
     copies = []
-    with torch.random.fork_rng():  # the caller's random state is left as it was
-        for seed in seeds:
-            torch.manual_seed(seed)
-            if gradient == "autograd":
-                mlp = SigmoidMLP(hidden_sizes)
-                copies.append([(lin.weight.detach().T, lin.bias.detach()) for lin in mlp.layers])
-            else:
-                copies.append(backprop.init_params(hidden_sizes))
+    for seed in seeds:
+        g = torch.Generator().manual_seed(seed)
+        if gradient == "autograd":
+            copies.append([linear_init(i, o, g) for i, o in sizes])
+        else:  # backprop.init_params' draws: w then b, layer by layer
+            copies.append([(torch.randn(i, o, generator=g), torch.randn(o, generator=g)) for i, o in sizes])
     return [
         (torch.stack([c[k][0] for c in copies], dim=-1), torch.stack([c[k][1] for c in copies], dim=-1))
-        for k in range(len(copies[0]))
+        for k in range(len(sizes))
     ]
 
 
