@@ -13,6 +13,7 @@ from xor_lightning.base import XORModule
 from xor_lightning.checks import ConfigError, check_fits, check_lr, check_positive_int
 from xor_lightning.copies import CopyStack, Gradient
 from xor_lightning.data import xor_truth_table
+from xor_lightning.diagnosis import Trend, diagnose
 from xor_lightning.per_copy_sgd import PerCopySGD
 from xor_lightning.sharding import NAME, CopyShardedStrategy, concat_shards, shard_bounds
 
@@ -49,6 +50,7 @@ class CopiesModule(XORModule):
         self.register_buffer("Y", Y, persistent=False)
         self.sharded_over = 1  # processes the copies are split over (set in setup)
         self.final_stats: list[dict[str, Tensor]] | None = None
+        self.trends = [Trend() for _ in self.stacks]  # what the failure diagnosis needs from the run
 
     def check_world_size(self, world_size: int) -> None:
         if world_size > 1 and self.total_copies % world_size:
@@ -108,25 +110,35 @@ class CopiesModule(XORModule):
             stack.record_solved(step, hypothesis.detach(), costs.detach(), Y, self.hparams.solved_cost)
         return total.detach() / sum(len(stack.solved_step) for stack in self.stacks)
 
+    def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
+        for stack, trend in zip(self.stacks, self.trends, strict=True):
+            trend.observe(self.global_step, self.trainer.max_steps, stack.layer_params(), self.X, self.Y)
+
     def study_stats(self) -> list[dict[str, Tensor]]:
         """Per stack, per copy in global order: final cost, accuracy, first solved step (-1: never),
-        lr and seed. Gathers from every process when sharded (then every rank must call it)."""
+        lr, seed, and the failure diagnosis (`xor_lightning.diagnosis`: a class and its measurements
+        for every copy that did not learn XOR). Gathers from every process when sharded (then every
+        rank must call it)."""
         seeds = torch.arange(self.total_copies) % self.num_seeds + self.first_seed
         lrs = torch.tensor(self.lrs, dtype=torch.float64).repeat_interleave(self.num_seeds)  # exact keys
         stats = []
         with torch.no_grad():
-            for stack in self.stacks:
+            for stack, trend in zip(self.stacks, self.trends, strict=True):
                 hypothesis = stack(self.X)
+                accuracy = ((hypothesis > 0.5) == self.Y.bool()).float().mean(0)
                 local = {
                     "final_cost": stack.cost(hypothesis, self.Y),
-                    "accuracy": ((hypothesis > 0.5) == self.Y.bool()).float().mean(0),
+                    "accuracy": accuracy,
                     "solved_step": stack.solved_step,
                 }
+                failed = accuracy < 1
+                local |= diagnose(stack.layer_params(), self.X, self.Y, failed, trend, self.global_step)
                 stats.append({k: self.gather(v).cpu() for k, v in local.items()} | {"lr": lrs, "seed": seeds})
         return stats
 
     def on_train_start(self) -> None:
         self.final_stats = None
+        self.trends = [Trend() for _ in self.stacks]
 
     def on_train_end(self) -> None:
         super().on_train_end()

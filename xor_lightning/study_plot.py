@@ -59,3 +59,42 @@ def heatmaps(
     fig.suptitle(title)
     fig.tight_layout()
     save(fig, path)
+
+
+def failure_plot(studies: dict[str, dict], path: Path, title: str) -> None:
+    """One row per architecture, one panel per class it has: the four final outputs of a network
+    typical of that class (bars), beside a solved one. A bar above the dashed line predicts 1."""
+    from xor_lightning.diagnosis import CLASSES, typical_outputs
+
+    rows = []
+    for name, stats in studies.items():
+        classes, total = stats["class"], len(stats["class"])
+        panels = []
+        for code, label in enumerate(CLASSES):
+            count = int((classes == code).sum())
+            if count:
+                pattern, _, k = typical_outputs(classes, stats["outputs"], code)
+                panels.append((label, count, total, stats["outputs"][:, k].tolist(), int(stats["seed"][k])))
+        rows.append((name, panels))
+    width = max(len(panels) for _, panels in rows)
+    fig = Figure(figsize=(max(8.0, 2.4 * width), 2.3 * len(rows) + 0.8), dpi=100)
+    axes = fig.subplots(len(rows), width, squeeze=False)
+    targets = [0, 1, 1, 0]
+    for r, (name, panels) in enumerate(rows):
+        for c in range(width):
+            ax = axes[r][c]
+            if c >= len(panels):
+                ax.set_axis_off()
+                continue
+            label, count, total, values, seed = panels[c]
+            colours = ["tab:blue" if t else "tab:orange" for t in targets]
+            ax.bar(range(4), values, color=colours)
+            ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+            ax.scatter(range(4), targets, marker="_", s=200, color="black", zorder=3)  # the right answers
+            ax.set(ylim=(-0.05, 1.05), xticks=range(4), xticklabels=["00", "01", "10", "11"])
+            ax.set_title(f"{name}: {label}\n{count} of {total} seeds (e.g. seed {seed})", fontsize=9)
+            for x, v in enumerate(values):
+                ax.text(x, min(v + 0.03, 0.93), f"{v:.2f}", ha="center", fontsize=8)
+    fig.suptitle(title + " (bars: outputs for inputs x1x2; black ticks: XOR's answers)")
+    fig.tight_layout()
+    save(fig, path)

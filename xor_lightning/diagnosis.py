@@ -1,0 +1,216 @@
+"""Why a network did not learn XOR: measurements of where its training ended, and a class from them.
+
+A failed network is not explained by its cost alone: cost 0.3466 (two inputs at 1/2) and 0.4774 (three
+inputs at 2/3) and 0.6931 (all four at 1/2) each have more than one cause. So each failed copy is
+measured at the end of training, in float64 on a copy of its weights:
+
+- its four outputs, its cost and the norm of the gradient of the mean cost;
+- the three smallest eigenvalues of the Hessian of the mean cost (exact: the full Hessian, one
+  Hessian-vector product per parameter for all copies at once, then `eigvalsh` in chunks of copies);
+- from the run itself (`Trend`): how fast the weight norm grew and the cost fell over the second half
+  of training, per e-fold of steps (a norm that grows like c * ln t has rate c whatever the window),
+  and how far the outputs moved over the last step and the last two steps.
+
+From these, in this order (the thresholds are the constants below):
+
+- **oscillating**: the outputs swing by more than OSCILLATION_SWING in one step and come back within
+  a quarter of that in two: period 2, the step too large for the curvature;
+- **saddle**: a Hessian eigenvalue below NEGATIVE_EIGENVALUE: a direction that still goes down
+  (the ln 2 plateau is one, with dozens of them);
+- **still learning**: the cost still falling faster than STILL_LEARNING per e-fold of steps;
+- **minimum at infinity**: no negative eigenvalue, a gradient below SMALL_GRADIENT and the weight norm
+  still growing faster than WEIGHT_GROWTH per e-fold of steps: the cost creeps down to a floor it
+  reaches only at infinite weights;
+- **finite minimum**: no negative eigenvalue, a small gradient and weights that no longer grow;
+- **unclear**: none of these (e.g. the run was resumed too late to measure its trend).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from xor_lightning.copies import CopyStack, linear
+
+Params = list[tuple[Tensor, Tensor]]  # [(w (I, O, S), b (O, S)), ...]: copy dimension last
+
+OSCILLATION_SWING = 0.05  # largest output change in one step, above float noise and slow drift
+NEGATIVE_EIGENVALUE = -1e-7  # float64 Hessians of these nets are exact to ~1e-15; saddles measure -1e-5 or less
+STILL_LEARNING = 0.01  # cost fall per e-fold of steps; a minimum at infinity creeps at ~1e-3
+SMALL_GRADIENT = 1e-2  # gradient norm of the mean cost; a learning network's is ~0.1 or more
+WEIGHT_GROWTH = 0.1  # weight-norm growth per e-fold of steps; the 2-2-1 minima at infinity measure ~2.5
+HESSIAN_CHUNK_BYTES = 64 * 2**20  # float64 Hessians held at once, to bound memory on the 261-parameter net
+
+CLASSES = ("solved", "oscillating", "saddle", "still learning", "minimum at infinity", "finite minimum", "unclear")
+SOLVED, OSCILLATING, SADDLE, STILL_LEARNING_CLASS, AT_INFINITY, FINITE_MINIMUM, UNCLEAR = range(len(CLASSES))
+
+
+def weight_norm(params: Params) -> Tensor:  # (S,): the norm of every weight and bias of each copy
+    return torch.sqrt(sum((t.detach().double() ** 2).flatten(0, -2).sum(0) for wb in params for t in wb))
+
+
+def outputs(params: Params, X: Tensor, activation: Callable[[Tensor], Tensor] = torch.sigmoid) -> Tensor:
+    a = X.to(params[0][0].dtype).unsqueeze(-1).expand(-1, -1, params[0][0].shape[-1])  # (N, 2, S)
+    for k, (w, b) in enumerate(params):
+        z = linear(a, w, b)  # (N, O, S)
+        a = torch.sigmoid(z) if k == len(params) - 1 else activation(z)  # the output is always a sigmoid
+    return a.squeeze(1)  # (N, S)
+
+
+class Trend:
+    """What only the run can tell: the weight norm and cost at the middle of training, and the outputs
+    of the last two steps. `observe` after every update (cheap: it compares integers until it records)."""
+
+    def __init__(self) -> None:
+        self.start_step: int | None = None
+        self.start_norm = self.start_cost = None
+        self.recent: dict[int, Tensor] = {}  # step -> outputs (N, S), for the last two steps
+
+    def observe(self, step: int, max_steps: int, params: Params, X: Tensor, Y: Tensor) -> None:
+        if max_steps <= 0:
+            return
+        if self.start_step is None and step >= max_steps // 2:
+            with torch.no_grad():
+                self.start_step, self.start_norm = step, weight_norm(params)
+                self.start_cost = CopyStack.cost(outputs(params, X), Y).double()
+        if step >= max_steps - 2:
+            with torch.no_grad():
+                self.recent[step] = outputs(params, X).double()
+
+    def subset(self, index: Tensor) -> Trend:  # the same trend for the copies at `index` only
+        part = Trend()
+        if self.start_step is not None:
+            part.start_step, part.start_norm, part.start_cost = (
+                self.start_step,
+                self.start_norm[index],
+                self.start_cost[index],
+            )
+        part.recent = {s: h[:, index] for s, h in self.recent.items()}
+        return part
+
+
+def gradient_and_hessian(params: Params, X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per copy, float64: the gradient norm (S,), the smallest Hessian eigenvalue (S,) and how many
+    eigenvalues are below NEGATIVE_EIGENVALUE (S,), of the Hessian of the copy's mean cost.
+
+    The copies share nothing, so one backward of the sum of their costs gives each its own gradient, and
+    a Hessian-vector product with the same basis vector e_j in every copy gives column j of every
+    copy's Hessian at once."""
+    params = [(w.detach().double().requires_grad_(), b.detach().double().requires_grad_()) for w, b in params]
+    flat = [t for wb in params for t in wb]
+    S = flat[0].shape[-1]
+    sizes = [t[..., 0].numel() for t in flat]
+    P = sum(sizes)
+    with torch.enable_grad():
+        cost = CopyStack.cost(outputs(params, X.double()), Y.double())  # (S,)
+        grads = torch.autograd.grad(cost.sum(), flat, create_graph=True)
+        gradient_norm = torch.sqrt(sum((g.detach() ** 2).reshape(-1, S).sum(0) for g in grads))
+        chunk = max(1, HESSIAN_CHUNK_BYTES // (8 * P * P))
+        smallest, negative = [], []
+        for start in range(0, S, chunk):
+            stop = min(S, start + chunk)
+            H = torch.empty(stop - start, P, P, dtype=torch.float64, device=flat[0].device)  # (C, P, P)
+            j = 0
+            for i, size in enumerate(sizes):
+                for idx in range(size):
+                    v = [torch.zeros_like(u) for u in flat]
+                    v[i].view(-1, S)[idx, start:stop] = 1.0  # e_j in each copy of the chunk
+                    hv = torch.autograd.grad(grads, flat, v, retain_graph=True)
+                    H[:, :, j] = torch.cat([h.reshape(-1, S)[:, start:stop] for h in hv]).T
+                    j += 1
+            H = (H + H.transpose(1, 2)) / 2  # symmetric up to rounding; eigvalsh reads one triangle
+            eigenvalues = torch.linalg.eigvalsh(H)  # (C, P), ascending
+            smallest.append(eigenvalues[:, 0])
+            negative.append((eigenvalues < NEGATIVE_EIGENVALUE).sum(1))
+    return gradient_norm, torch.cat(smallest), torch.cat(negative)
+
+
+def classify(m: dict[str, Tensor]) -> Tensor:
+    """One class per failed copy (codes into CLASSES) from `measure`'s measurements, in the docstring's order."""
+    swinging = (m["swing"] > OSCILLATION_SWING) & (m["swing_back"] < m["swing"] / 4)
+    saddle = m["hessian_min"] < NEGATIVE_EIGENVALUE
+    learning = m["cost_fall_rate"] > STILL_LEARNING
+    flat = m["gradient_norm"] < SMALL_GRADIENT
+    growing = m["weight_growth_rate"] > WEIGHT_GROWTH
+    settled = m["weight_growth_rate"] <= WEIGHT_GROWTH  # False where the trend is unknown (NaN)
+    classes = torch.full(swinging.shape, UNCLEAR, dtype=torch.long)
+    for mask, code in reversed(
+        [
+            (swinging, OSCILLATING),
+            (saddle, SADDLE),
+            (learning, STILL_LEARNING_CLASS),
+            (flat & growing, AT_INFINITY),
+            (flat & settled, FINITE_MINIMUM),
+        ]
+    ):
+        classes[mask] = code  # the earlier rule wins: it is written last
+    return classes
+
+
+def measure(params: Params, X: Tensor, Y: Tensor, trend: Trend, step: int) -> dict[str, Tensor]:
+    """Every measurement of the copies in `params` (all failed ones) at step `step`, the end of training."""
+    nan = torch.full((params[0][0].shape[-1],), math.nan, dtype=torch.float64, device=params[0][0].device)
+    with torch.no_grad():
+        h = outputs(params, X).double()  # (N, S)
+        cost = CopyStack.cost(h, Y.double())
+        norm = weight_norm(params)
+    gradient_norm, smallest, negative = gradient_and_hessian(params, X, Y)
+    m = {"outputs": h, "gradient_norm": gradient_norm, "weight_norm": norm, "hessian_min": smallest}
+    m["negative_eigenvalues"] = negative
+    efolds = math.log(step / trend.start_step) if trend.start_step and step > trend.start_step else math.nan
+    m["weight_growth_rate"] = (norm - trend.start_norm) / efolds if trend.start_step else nan
+    m["cost_fall_rate"] = (trend.start_cost - cost) / efolds if trend.start_step else nan
+    before, two_before = trend.recent.get(step - 1), trend.recent.get(step - 2)
+    m["swing"] = (h - before).abs().amax(0) if before is not None else nan
+    m["swing_back"] = (h - two_before).abs().amax(0) if two_before is not None else nan
+    m["class"] = classify(m)
+    return m
+
+
+COLUMNS = ("gradient_norm", "weight_norm", "weight_growth_rate", "cost_fall_rate", "swing", "swing_back")
+COLUMNS += ("hessian_min", "negative_eigenvalues")
+
+
+def diagnose(params: Params, X: Tensor, Y: Tensor, failed: Tensor, trend: Trend, step: int) -> dict[str, Tensor]:
+    """`measure` for the copies where `failed` (S,) is True, scattered back over all S copies: class
+    SOLVED and NaN measurements for the others. Outputs (every copy's) are (N, S), the rest (S,)."""
+    S = failed.shape[0]
+    index = failed.nonzero().squeeze(1)
+    device = failed.device
+    result = {"class": torch.full((S,), SOLVED, dtype=torch.long, device=device)}
+    result |= {c: torch.full((S,), math.nan, dtype=torch.float64, device=device) for c in COLUMNS}
+    with torch.no_grad():
+        result["outputs"] = outputs(params, X).double()  # (N, S): every copy's, solved or not
+    if len(index):
+        m = measure([(w[..., index], b[..., index]) for w, b in params], X, Y, trend.subset(index), step)
+        for key, value in m.items():
+            result[key][..., index] = value.to(result[key].dtype)
+    return result
+
+
+SLUGS = tuple(c.replace(" ", "_") for c in CLASSES)  # CSV column names: fraction_saddle, ...
+FRACTIONS = {0.0: "0", 1 / 3: "1/3", 0.5: "1/2", 2 / 3: "2/3", 1.0: "1"}
+
+
+def nice(value: float) -> str:
+    """An output as the fraction it sits at (within 0.02), else two decimals: (0, 1/2, 1, 1/2)."""
+    for exact, text in FRACTIONS.items():
+        if abs(value - exact) < 0.02:
+            return text
+    return f"{value:.2f}"
+
+
+def typical_outputs(classes: Tensor, outputs: Tensor, code: int) -> tuple[str, float, int]:
+    """The most common pattern of final outputs (N, S) among the copies of class `code`:
+    (pattern such as "(0, 1/2, 1, 1/2)", its share of the class, the index of one copy showing it)."""
+    index = (classes == code).nonzero().squeeze(1).tolist()
+    if not index:
+        return "", 0.0, -1
+    patterns: dict[str, list[int]] = {}
+    for k in index:
+        patterns.setdefault("(" + ", ".join(nice(v) for v in outputs[:, k].tolist()) + ")", []).append(k)
+    pattern, members = max(patterns.items(), key=lambda item: len(item[1]))
+    return pattern, len(members) / len(index), members[0]
