@@ -42,17 +42,20 @@ def test_two_processes_write_the_same_grid_as_one(one_and_two_processes):
     rows1, rows2 = read_csv(one / "study_grid.csv"), read_csv(two / "study_grid.csv")
     assert len(rows1) == 2 * 4 and [r["architecture"] for r in rows1] == [r["architecture"] for r in rows2]
     for r1, r2 in zip(rows1, rows2, strict=True):
-        for key in ("lr", "copies", "fraction_solved", "steps_p10", "steps_median", "steps_p90", "fraction_stuck"):
+        for key in ("lr", "copies", "fraction_solved", "steps_p10", "steps_median", "steps_p90"):
             assert r1[key] == r2[key], (key, r1, r2)  # exact, solved steps included
+        for key in [k for k in r1 if k.startswith(("fraction_", "outputs_"))]:  # the failure diagnosis too
+            assert r1[key] == r2[key], (key, r1, r2)
         assert float(r1["mean_final_cost"]) == pytest.approx(float(r2["mean_final_cost"]), abs=1e-6)
     copies1 = read_csv(one / "study_grid/version_0/copies.csv")
     copies2 = read_csv(two / "study_grid/version_0/copies.csv")
     assert len(copies1) == 2 * 4 * 32
     for c1, c2 in zip(copies1, copies2, strict=True):
         assert c1["solved_step"] == c2["solved_step"] and c1["seed"] == c2["seed"]
+        assert c1["diagnosis"] == c2["diagnosis"] and (c1["diagnosis"] == "solved") == (c1["accuracy"] == "1.0")
         assert float(c1["final_cost"]) == pytest.approx(float(c2["final_cost"]), abs=1e-6)
     assert any(int(c["solved_step"]) > 0 for c in copies1)  # something was learned in 300 steps
-    for name in ("study_grid.md", "study_grid.png"):
+    for name in ("study_grid.md", "study_grid.png", "study_grid_failures.png"):
         assert (two / name).stat().st_size > 500
     assert "| 2-2-1 |" in result.stdout and "fraction solved:" in result.stdout
 

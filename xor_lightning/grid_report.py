@@ -9,26 +9,26 @@ from pathlib import Path
 
 import lightning as L
 
-from xor_lightning.study import architecture_name, cell_numbers, per_lr
+from xor_lightning.diagnosis import CLASSES, SLUGS
+from xor_lightning.study import architecture_name, cell_numbers, failure_lines, failures_markdown, per_copy_rows, per_lr
 from xor_lightning.study_grid import XORStudyGrid
-from xor_lightning.study_plot import heatmaps
+from xor_lightning.study_plot import failure_plot, heatmaps
 
-CSV_COLUMNS = [
-    "architecture",
-    "lr",
-    "copies",
-    "fraction_solved",
-    "steps_p10",
-    "steps_median",
-    "steps_p90",
-    "fraction_stuck",
-    "fraction_other",
-    "mean_final_cost",
-]
+CSV_COLUMNS = ["architecture", "lr", "copies", "fraction_solved", "steps_p10", "steps_median", "steps_p90"]
+CSV_COLUMNS += ["mean_final_cost", *(f"fraction_{s}" for s in SLUGS[1:]), *(f"outputs_{s}" for s in SLUGS[1:])]
 
 
-def fmt(value: float) -> str:
+def fmt(value: float | str) -> str:
+    if isinstance(value, str):
+        return value
     return "" if isinstance(value, float) and not math.isfinite(value) else f"{value:.9g}"
+
+
+def main_failure(cell: dict) -> tuple[str, float]:
+    """The failure class with the most copies in a cell, and its fraction of the cell ("", 0: none failed)."""
+    shares = [(cell.get(f"fraction_{s}", 0.0), label) for s, label in zip(SLUGS[1:], CLASSES[1:], strict=True)]
+    share, label = max(shares)
+    return (label, share) if share > 0 else ("", 0.0)
 
 
 def matrix(cells: dict, names: list[str], lrs: list[float], key: str) -> list[list[float]]:
@@ -45,9 +45,11 @@ def markdown(cells: dict, names: list[str], lrs: list[float], steps: int) -> str
     pct = lambda v: f"{v:.1%}"  # noqa: E731
     lines = [f"Fraction of {copies} seeds solved (all four right after {steps} steps):", ""]
     lines += [*table("fraction_solved", pct), "", "Median steps to solve (seeds that solved):", ""]
-    lines += [*table("steps_median", steps_text), "", "Stuck at ln 2 = 0.693:", ""]
-    lines += [*table("fraction_stuck", pct), "", "In another local minimum:", ""]
-    return "\n".join([*lines, *table("fraction_other", pct)]) + "\n"
+    lines += table("steps_median", steps_text)
+    for slug, label in zip(SLUGS[1:], CLASSES[1:], strict=True):  # the failure classes that occur
+        if any(cells[n, lr].get(f"fraction_{slug}", 0) > 0 for n in names for lr in lrs):
+            lines += ["", f"Failed, class {label} (`xor_lightning.diagnosis`):", "", *table(f"fraction_{slug}", pct)]
+    return "\n".join(lines) + "\n"
 
 
 class GridReport(L.Callback):
@@ -71,21 +73,29 @@ class GridReport(L.Callback):
             writer = csv.writer(f)
             writer.writerow(CSV_COLUMNS)
             for (name, lr), c in cells.items():
-                writer.writerow([name, f"{lr:g}", *(fmt(c[k]) for k in CSV_COLUMNS[2:])])
+                writer.writerow([name, f"{lr:g}", *(fmt(c.get(k, "")) for k in CSV_COLUMNS[2:])])
         table = markdown(cells, names, lrs, trainer.global_step)
+        lines = []
+        for name, stats in zip(names, pl_module.final_stats, strict=True):
+            for lr, s in per_lr(stats).items():
+                lines += failure_lines(f"{name} lr {lr:g}", **s)
+        table += failures_markdown(lines)
         (out / "study_grid.md").write_text(table)
         print(table, end="", flush=True)
         title = f"XOR with plain SGD: {pl_module.num_seeds} seeds per cell, {trainer.global_step} steps"
         columns = [f"{lr:g}" for lr in lrs]
         solved, median = (matrix(cells, names, lrs, k) for k in ("fraction_solved", "steps_median"))
-        heatmaps(names, columns, solved, median, out / "study_grid.png", title)
+        failures = [[main_failure(cells[name, lr]) for lr in lrs] for name in names]
+        heatmaps(names, columns, solved, median, out / "study_grid.png", title, failures)
+        studies = {name: stats for name, stats in zip(names, pl_module.final_stats, strict=True)}
+        failure_plot(studies, out / "study_grid_failures.png", "Why networks fail XOR: a typical network of each class")
         if log_dir is not None:
             run = Path(log_dir)
             run.mkdir(parents=True, exist_ok=True)
             with open(run / "copies.csv", "w", newline="") as f:
                 writer = csv.writer(f)
-                writer.writerow(["architecture", "seed", "lr", "final_cost", "accuracy", "solved_step"])
-                for name, stats in zip(names, pl_module.final_stats, strict=True):
-                    keys = ("seed", "lr", "final_cost", "accuracy", "solved_step")
-                    for seed, lr, cost, acc, step in zip(*(stats[k].tolist() for k in keys), strict=True):
-                        writer.writerow([name, seed, f"{lr:g}", f"{cost:.9g}", acc, step])
+                for k, (name, stats) in enumerate(zip(names, pl_module.final_stats, strict=True)):
+                    header, rows = per_copy_rows(stats)
+                    if k == 0:
+                        writer.writerow(["architecture", *header])
+                    writer.writerows([name, *row] for row in rows)

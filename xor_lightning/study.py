@@ -67,9 +67,14 @@ def failure_lines(name: str, **stats: Tensor) -> list[str]:
 
 
 def failures_markdown(lines: list[str]) -> str:
-    head = ["", "Why the others failed (`xor_lightning.diagnosis`): each class and its typical final outputs "
-            "for x = (0,0), (0,1), (1,0), (1,1):", "", "| architecture | class | copies | typical outputs |",
-            "|---|---|---|---|"]
+    head = [
+        "",
+        "Why the others failed (`xor_lightning.diagnosis`): each class and its typical final outputs "
+        "for x = (0,0), (0,1), (1,0), (1,1):",
+        "",
+        "| architecture | class | copies | typical outputs |",
+        "|---|---|---|---|",
+    ]
     return "\n".join(head + (lines or ["| all | none failed | 0 | |"])) + "\n"
 
 

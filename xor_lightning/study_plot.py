@@ -34,11 +34,18 @@ def fraction_solved_plot(curves: dict[str, tuple[list[int], list[float]]], path:
 
 
 def heatmaps(
-    rows: list[str], columns: list[str], solved: list[list[float]], median: list[list[float]], path: Path, title: str
+    rows: list[str],
+    columns: list[str],
+    solved: list[list[float]],
+    median: list[list[float]],
+    path: Path,
+    title: str,
+    failures: list[list[tuple[str, float]]] | None = None,
 ) -> None:
-    """Two annotated heatmaps over architecture (rows) x lr (columns): fraction solved, median steps."""
-    fig = Figure(figsize=(11, 0.45 * len(rows) + 2.2), dpi=100)
-    axes = fig.subplots(1, 2)
+    """Annotated heatmaps over architecture (rows) x lr (columns): fraction solved, median steps, and
+    (given `failures`, (class, fraction) per cell) the most common failure class of each cell."""
+    fig = Figure(figsize=(17 if failures else 11, 0.45 * len(rows) + 2.2), dpi=100)
+    axes = fig.subplots(1, 3 if failures else 2)
     finite = [v for row in median for v in row if math.isfinite(v)]
     panels = (
         (axes[0], solved, "fraction of seeds solved", "viridis", (0.0, 1.0), lambda v: f"{v:.0%}"),
@@ -56,9 +63,28 @@ def heatmaps(
                 shade = (v - low) / (high - low or 1) if math.isfinite(v) else 0.0
                 dark = shade < 0.5 if cmap == "viridis" else shade > 0.5
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    if failures:
+        failure_panel(axes[2], rows, columns, failures)
     fig.suptitle(title)
     fig.tight_layout()
     save(fig, path)
+
+
+def failure_panel(ax, rows: list[str], columns: list[str], failures: list[list[tuple[str, float]]]) -> None:
+    """Each cell coloured by its most common failure class and labelled with that class's share."""
+    from matplotlib.colors import ListedColormap
+
+    from xor_lightning.diagnosis import CLASSES
+
+    palette = ["#ffffff", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#7f7f7f"]  # one per class
+    codes = [[CLASSES.index(label) if label else 0 for label, _ in row] for row in failures]
+    ax.imshow(codes, cmap=ListedColormap(palette), vmin=0, vmax=len(CLASSES) - 1, aspect="auto")
+    ax.set(xticks=range(len(columns)), xticklabels=columns, yticks=range(len(rows)), yticklabels=rows)
+    ax.set(xlabel="learning rate", title="most common failure (share of all seeds)")
+    for i, row in enumerate(failures):
+        for j, (label, share) in enumerate(row):
+            text = f"{label}\n{share:.0%}" if label else "none failed"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if label else "black")
 
 
 def failure_plot(studies: dict[str, dict], path: Path, title: str) -> None:
@@ -73,7 +99,7 @@ def failure_plot(studies: dict[str, dict], path: Path, title: str) -> None:
         for code, label in enumerate(CLASSES):
             count = int((classes == code).sum())
             if count:
-                pattern, _, k = typical_outputs(classes, stats["outputs"], code)
+                _, _, k = typical_outputs(classes, stats["outputs"], code)
                 panels.append((label, count, total, stats["outputs"][:, k].tolist(), int(stats["seed"][k])))
         rows.append((name, panels))
     width = max(len(panels) for _, panels in rows)
