@@ -4,6 +4,7 @@ processes by CopyShardedStrategy, with results and checkpoints gathered back in 
 from __future__ import annotations
 
 import math
+import time
 
 import lightning as L
 import torch
@@ -50,6 +51,7 @@ class CopiesModule(XORModule):
         self.register_buffer("Y", Y, persistent=False)
         self.sharded_over = 1  # processes the copies are split over (set in setup)
         self.final_stats: list[dict[str, Tensor]] | None = None
+        self.diagnosis_seconds = 0.0  # this process's time in the failure diagnosis (the reports print it)
         self.trends = [Trend() for _ in self.stacks]  # what the failure diagnosis needs from the run
 
     def check_world_size(self, world_size: int) -> None:
@@ -121,7 +123,7 @@ class CopiesModule(XORModule):
         rank must call it)."""
         seeds = torch.arange(self.total_copies) % self.num_seeds + self.first_seed
         lrs = torch.tensor(self.lrs, dtype=torch.float64).repeat_interleave(self.num_seeds)  # exact keys
-        stats = []
+        stats, self.diagnosis_seconds = [], 0.0
         with torch.no_grad():
             for stack, trend in zip(self.stacks, self.trends, strict=True):
                 hypothesis = stack(self.X)
@@ -132,7 +134,9 @@ class CopiesModule(XORModule):
                     "solved_step": stack.solved_step,
                 }
                 failed = accuracy < 1
+                start = time.perf_counter()
                 local |= diagnose(stack.layer_params(), self.X, self.Y, failed, trend, self.global_step)
+                self.diagnosis_seconds += time.perf_counter() - start
                 stats.append({k: self.gather(v).cpu() for k, v in local.items()} | {"lr": lrs, "seed": seeds})
         return stats
 

@@ -28,7 +28,7 @@ From these, in this order (the thresholds are the constants below):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -92,39 +92,49 @@ class Trend:
         return part
 
 
-def gradient_and_hessian(params: Params, X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Per copy, float64: the gradient norm (S,), the smallest Hessian eigenvalue (S,) and how many
-    eigenvalues are below NEGATIVE_EIGENVALUE (S,), of the Hessian of the copy's mean cost.
+def gradient_and_hessians(params: Params, X: Tensor, Y: Tensor) -> tuple[Tensor, Iterator[tuple[int, Tensor]]]:
+    """Per copy, float64: the norm of the gradient of its mean cost (S,), and its Hessian, given chunk by
+    chunk as (first copy, (C, P, P)) so that no more than HESSIAN_CHUNK_BYTES are held at once.
 
     The copies share nothing, so one backward of the sum of their costs gives each its own gradient, and
     a Hessian-vector product with the same basis vector e_j in every copy gives column j of every
-    copy's Hessian at once."""
+    copy's Hessian at once. Parameters are ordered w1, b1, w2, ... each flattened row by row."""
     params = [(w.detach().double().requires_grad_(), b.detach().double().requires_grad_()) for w, b in params]
     flat = [t for wb in params for t in wb]
-    S = flat[0].shape[-1]
-    sizes = [t[..., 0].numel() for t in flat]
+    S, sizes = flat[0].shape[-1], [t[..., 0].numel() for t in flat]
     P = sum(sizes)
     with torch.enable_grad():
         cost = CopyStack.cost(outputs(params, X.double()), Y.double())  # (S,)
         grads = torch.autograd.grad(cost.sum(), flat, create_graph=True)
-        gradient_norm = torch.sqrt(sum((g.detach() ** 2).reshape(-1, S).sum(0) for g in grads))
-        chunk = max(1, HESSIAN_CHUNK_BYTES // (8 * P * P))
-        smallest, negative = [], []
-        for start in range(0, S, chunk):
-            stop = min(S, start + chunk)
+    gradient_norm = torch.sqrt(sum((g.detach() ** 2).reshape(-1, S).sum(0) for g in grads))
+
+    def chunks() -> Iterator[tuple[int, Tensor]]:
+        step = max(1, HESSIAN_CHUNK_BYTES // (8 * P * P))
+        for start in range(0, S, step):
+            stop = min(S, start + step)
             H = torch.empty(stop - start, P, P, dtype=torch.float64, device=flat[0].device)  # (C, P, P)
             j = 0
             for i, size in enumerate(sizes):
                 for idx in range(size):
                     v = [torch.zeros_like(u) for u in flat]
                     v[i].view(-1, S)[idx, start:stop] = 1.0  # e_j in each copy of the chunk
-                    hv = torch.autograd.grad(grads, flat, v, retain_graph=True)
+                    with torch.enable_grad():
+                        hv = torch.autograd.grad(grads, flat, v, retain_graph=True)
                     H[:, :, j] = torch.cat([h.reshape(-1, S)[:, start:stop] for h in hv]).T
                     j += 1
-            H = (H + H.transpose(1, 2)) / 2  # symmetric up to rounding; eigvalsh reads one triangle
-            eigenvalues = torch.linalg.eigvalsh(H)  # (C, P), ascending
-            smallest.append(eigenvalues[:, 0])
-            negative.append((eigenvalues < NEGATIVE_EIGENVALUE).sum(1))
+            yield start, H
+
+    return gradient_norm, chunks()
+
+
+def gradient_and_curvature(params: Params, X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per copy: the gradient norm, the smallest Hessian eigenvalue, and how many are below NEGATIVE_EIGENVALUE."""
+    gradient_norm, chunks = gradient_and_hessians(params, X, Y)
+    smallest, negative = [], []
+    for _, H in chunks:
+        eigenvalues = torch.linalg.eigvalsh((H + H.transpose(1, 2)) / 2)  # (C, P) ascending; H symmetric to rounding
+        smallest.append(eigenvalues[:, 0])
+        negative.append((eigenvalues < NEGATIVE_EIGENVALUE).sum(1))
     return gradient_norm, torch.cat(smallest), torch.cat(negative)
 
 
@@ -157,7 +167,7 @@ def measure(params: Params, X: Tensor, Y: Tensor, trend: Trend, step: int) -> di
         h = outputs(params, X).double()  # (N, S)
         cost = CopyStack.cost(h, Y.double())
         norm = weight_norm(params)
-    gradient_norm, smallest, negative = gradient_and_hessian(params, X, Y)
+    gradient_norm, smallest, negative = gradient_and_curvature(params, X, Y)
     m = {"outputs": h, "gradient_norm": gradient_norm, "weight_norm": norm, "hessian_min": smallest}
     m["negative_eigenvalues"] = negative
     efolds = math.log(step / trend.start_step) if trend.start_step and step > trend.start_step else math.nan

@@ -10,7 +10,15 @@ from pathlib import Path
 import lightning as L
 
 from xor_lightning.diagnosis import CLASSES, SLUGS
-from xor_lightning.study import architecture_name, cell_numbers, failure_lines, failures_markdown, per_copy_rows, per_lr
+from xor_lightning.study import (
+    architecture_name,
+    cell_numbers,
+    diagnosis_line,
+    failure_lines,
+    failures_markdown,
+    per_copy_rows,
+    per_lr,
+)
 from xor_lightning.study_grid import XORStudyGrid
 from xor_lightning.study_plot import failure_plot, heatmaps
 
@@ -81,7 +89,7 @@ class GridReport(L.Callback):
                 lines += failure_lines(f"{name} lr {lr:g}", **s)
         table += failures_markdown(lines)
         (out / "study_grid.md").write_text(table)
-        print(table, end="", flush=True)
+        print(table + diagnosis_line(pl_module.final_stats, pl_module.diagnosis_seconds), end="", flush=True)
         title = f"XOR with plain SGD: {pl_module.num_seeds} seeds per cell, {trainer.global_step} steps"
         columns = [f"{lr:g}" for lr in lrs]
         solved, median = (matrix(cells, names, lrs, k) for k in ("fraction_solved", "steps_median"))

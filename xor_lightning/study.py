@@ -66,6 +66,13 @@ def failure_lines(name: str, **stats: Tensor) -> list[str]:
     return lines
 
 
+def diagnosis_line(stats: list[dict[str, Tensor]], seconds: float) -> str:
+    """What the reports print after their tables: how many copies were diagnosed, and how long it took."""
+    failed = sum(int((s["class"] != 0).sum()) for s in stats)
+    total = sum(len(s["class"]) for s in stats)
+    return f"failure diagnosis: {failed} of {total} copies did not learn XOR, measured in {seconds:.2f} s\n"
+
+
 def failures_markdown(lines: list[str]) -> str:
     head = [
         "",
@@ -147,7 +154,7 @@ class StudyReport(L.Callback):
         label = (lambda lr: name) if len(by_lr) == 1 else (lambda lr: f"{name} lr {lr:g}")
         table = markdown([summary_row(label(lr), **s) for lr, s in by_lr.items()])
         table += failures_markdown([line for lr, s in by_lr.items() for line in failure_lines(label(lr), **s)])
-        print(table, end="", flush=True)
+        print(table + diagnosis_line([stats], pl_module.diagnosis_seconds), end="", flush=True)
         run = Path(log_dir)
         run.mkdir(parents=True, exist_ok=True)
         (run / "study.md").write_text(table)
