@@ -181,7 +181,7 @@ def read_run(run: Path) -> tuple[str, dict[str, torch.Tensor], int]:
     import yaml
 
     hparams = yaml.safe_load((run / "hparams.yaml").read_text())
-    columns: dict[str, list[float]] = {"final_cost": [], "accuracy": [], "solved_step": [], "lr": []}
+    columns: dict[str, list[float]] = {"final_cost": [], "accuracy": [], "solved_step": [], "lr": [], "seed": []}
     classes: list[int] = []
     outputs: list[list[float]] = []
     with open(run / "study.csv", newline="") as f:
