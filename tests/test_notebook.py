@@ -8,6 +8,7 @@ trains ~30000 steps: ~30 s on 2 CPU cores.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import nbformat
@@ -88,3 +89,12 @@ def test_the_study_cell_shows_one_table_row_per_architecture(executed) -> None:
     assert len(tables) == 1
     rows = [line for line in tables[0].splitlines() if line.startswith("| 2-")]
     assert [row.split(" | ")[0:2] for row in rows] == [["| 2-2-1", "64"], ["| 2-10-10-10-1", "64"]]
+
+
+def test_the_failure_cell_shows_a_minimum_at_infinity_creeping_and_a_saddle_left(executed) -> None:
+    lines = [line.split() for line in stdout_lines(executed["why"]) if line.startswith("step")]
+    creeping, leaving = lines[:4], lines[4:]
+    costs, norms = [float(r[3]) for r in creeping], [float(r[6]) for r in creeping]
+    assert costs == sorted(costs, reverse=True) and norms == sorted(norms)  # cost down, weights up
+    assert all(abs(c - math.log(2) / 2) < 0.01 for c in costs[1:])  # towards ln(2)/2, never below it
+    assert abs(float(leaving[0][3]) - math.log(2)) < 1e-3 and float(leaving[-1][3]) < 0.01  # plateau, then solved

@@ -121,6 +121,7 @@ def failure_plot(studies: dict[str, dict], path: Path, title: str) -> None:
             ax.set_title(f"{name}: {label}\n{count} of {total} seeds (e.g. seed {seed})", fontsize=9)
             for x, v in enumerate(values):
                 ax.text(x, min(v + 0.03, 0.93), f"{v:.2f}", ha="center", fontsize=8)
-    fig.suptitle(title + "\nbars: the final outputs for inputs x1 x2 (blue: XOR is 1, orange: 0); black ticks: the answers")
+    key = "bars: the final outputs for inputs x1 x2 (blue: XOR is 1, orange: 0); black ticks: the answers"
+    fig.suptitle(f"{title}\n{key}")
     fig.tight_layout()
     save(fig, path)
