@@ -45,6 +45,7 @@ class CopiesModule(XORModule):
         self.automatic_optimization = False
         self.lrs, self.num_seeds, self.first_seed = lrs, num_seeds, first_seed
         self.total_copies = num_seeds * len(lrs)  # per architecture, over all processes
+        self.total_networks = self.total_copies * len(architectures)  # what trains, over all processes
         self.stacks = nn.ModuleList(CopyStack(h, lrs, num_seeds, first_seed, gradient) for h in architectures)
         X, Y = xor_truth_table()  # every copy sees all four samples on every process
         self.register_buffer("X", X, persistent=False)

@@ -40,10 +40,10 @@ class Progress(L.Callback):
         elapsed = now - self._start
         rate = (done - self._first_step) / elapsed  # steps per second since this fit started
         left = (total - done) / rate if rate > 0 else float("nan")
-        copies = getattr(pl_module, "total_copies", 1)
+        networks = getattr(pl_module, "total_networks", 1)  # every copy of every architecture
         print(
-            f"progress: step {done}/{total} ({done / total:.0%}) of {copies} copies, elapsed {clock(elapsed)}, "
-            f"about {clock(left)} left, {rate * copies:.3g} copy-steps/s",
+            f"progress: step {done}/{total} ({done / total:.0%}) of {networks} networks, elapsed {clock(elapsed)}, "
+            f"about {clock(left)} left, {rate * networks:.3g} network-steps/s",
             file=sys.stderr,
             flush=True,
         )
