@@ -51,8 +51,8 @@ def test_hessian_of_every_copy_equals_autograd_functional_hessian():
     copies = [
         (torch.stack([s[k] for s in singles], -1), torch.stack([s[k + 1] for s in singles], -1)) for k in range(0, 4, 2)
     ]
-    gradient_norm, chunks = diagnosis.gradient_and_hessians(copies, X, Y)
-    H = torch.cat([h for _, h in chunks])
+    chunks = list(diagnosis.gradient_and_hessians(copies, X, Y))
+    gradient_norm, H = torch.cat([g for g, _ in chunks]), torch.cat([h for _, h in chunks])
     for k, params in enumerate(singles):
         torch.testing.assert_close(H[k], oracle_hessian(params), rtol=1e-10, atol=1e-12)
         grads = torch.autograd.grad(mean_cost(*[p.requires_grad_() for p in params]), params)

@@ -42,7 +42,7 @@ NEGATIVE_EIGENVALUE = -1e-7  # float64 Hessians of these nets are exact to ~1e-1
 STILL_LEARNING = 0.01  # cost fall per e-fold of steps; a minimum at infinity creeps at ~1e-3
 SMALL_GRADIENT = 1e-2  # gradient norm of the mean cost; a learning network's is ~0.1 or more
 WEIGHT_GROWTH = 0.1  # weight-norm growth per e-fold of steps; the 2-2-1 minima at infinity measure ~2.5
-HESSIAN_CHUNK_BYTES = 64 * 2**20  # float64 Hessians held at once, to bound memory on the 261-parameter net
+HESSIAN_CHUNK_BYTES = 256 * 2**20  # float64 Hessians held at once, to bound memory on the 261-parameter net
 
 CLASSES = ("solved", "oscillating", "saddle", "still learning", "minimum at infinity", "finite minimum", "unclear")
 SOLVED, OSCILLATING, SADDLE, STILL_LEARNING_CLASS, AT_INFINITY, FINITE_MINIMUM, UNCLEAR = range(len(CLASSES))
@@ -92,50 +92,48 @@ class Trend:
         return part
 
 
-def gradient_and_hessians(params: Params, X: Tensor, Y: Tensor) -> tuple[Tensor, Iterator[tuple[int, Tensor]]]:
-    """Per copy, float64: the norm of the gradient of its mean cost (S,), and its Hessian, given chunk by
-    chunk as (first copy, (C, P, P)) so that no more than HESSIAN_CHUNK_BYTES are held at once.
+def gradient_and_hessians(params: Params, X: Tensor, Y: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+    """Per copy, float64, chunk by chunk of copies: the norm of the gradient of its mean cost (C,) and
+    its Hessian (C, P, P), so that no more than HESSIAN_CHUNK_BYTES of Hessians are held at once.
 
     The copies share nothing, so one backward of the sum of their costs gives each its own gradient, and
     a Hessian-vector product with the same basis vector e_j in every copy gives column j of every
     copy's Hessian at once. Parameters are ordered w1, b1, w2, ... each flattened row by row."""
-    params = [(w.detach().double().requires_grad_(), b.detach().double().requires_grad_()) for w, b in params]
-    flat = [t for wb in params for t in wb]
-    S, sizes = flat[0].shape[-1], [t[..., 0].numel() for t in flat]
+    S, sizes = params[0][0].shape[-1], [t[..., 0].numel() for wb in params for t in wb]
     P = sum(sizes)
-    with torch.enable_grad():
-        cost = CopyStack.cost(outputs(params, X.double()), Y.double())  # (S,)
-        grads = torch.autograd.grad(cost.sum(), flat, create_graph=True)
-    gradient_norm = torch.sqrt(sum((g.detach() ** 2).reshape(-1, S).sum(0) for g in grads))
-
-    def chunks() -> Iterator[tuple[int, Tensor]]:
-        step = max(1, HESSIAN_CHUNK_BYTES // (8 * P * P))
-        for start in range(0, S, step):
-            stop = min(S, start + step)
-            H = torch.empty(stop - start, P, P, dtype=torch.float64, device=flat[0].device)  # (C, P, P)
+    step = max(1, HESSIAN_CHUNK_BYTES // (8 * P * P))
+    for start in range(0, S, step):
+        part = [
+            (w.detach()[..., start : start + step].double().requires_grad_(),
+             b.detach()[..., start : start + step].double().requires_grad_())
+            for w, b in params
+        ]  # fmt: skip
+        flat = [t for wb in part for t in wb]
+        C = flat[0].shape[-1]
+        with torch.enable_grad():
+            cost = CopyStack.cost(outputs(part, X.double()), Y.double())  # (C,)
+            grads = torch.autograd.grad(cost.sum(), flat, create_graph=True)
+            H = torch.empty(C, P, P, dtype=torch.float64, device=flat[0].device)  # (C, P, P)
             j = 0
             for i, size in enumerate(sizes):
                 for idx in range(size):
                     v = [torch.zeros_like(u) for u in flat]
-                    v[i].view(-1, S)[idx, start:stop] = 1.0  # e_j in each copy of the chunk
-                    with torch.enable_grad():
-                        hv = torch.autograd.grad(grads, flat, v, retain_graph=True)
-                    H[:, :, j] = torch.cat([h.reshape(-1, S)[:, start:stop] for h in hv]).T
+                    v[i].view(-1, C)[idx] = 1.0  # e_j in every copy
+                    hv = torch.autograd.grad(grads, flat, v, retain_graph=True)
+                    H[:, :, j] = torch.cat([h.reshape(-1, C) for h in hv]).T
                     j += 1
-            yield start, H
-
-    return gradient_norm, chunks()
+        yield torch.sqrt(sum((g.detach() ** 2).reshape(-1, C).sum(0) for g in grads)), H
 
 
 def gradient_and_curvature(params: Params, X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Per copy: the gradient norm, the smallest Hessian eigenvalue, and how many are below NEGATIVE_EIGENVALUE."""
-    gradient_norm, chunks = gradient_and_hessians(params, X, Y)
-    smallest, negative = [], []
-    for _, H in chunks:
+    norms, smallest, negative = [], [], []
+    for gradient_norm, H in gradient_and_hessians(params, X, Y):
+        norms.append(gradient_norm)
         eigenvalues = torch.linalg.eigvalsh((H + H.transpose(1, 2)) / 2)  # (C, P) ascending; H symmetric to rounding
         smallest.append(eigenvalues[:, 0])
         negative.append((eigenvalues < NEGATIVE_EIGENVALUE).sum(1))
-    return gradient_norm, torch.cat(smallest), torch.cat(negative)
+    return torch.cat(norms), torch.cat(smallest), torch.cat(negative)
 
 
 def classify(m: dict[str, Tensor]) -> Tensor:
