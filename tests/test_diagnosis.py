@@ -167,3 +167,27 @@ def test_the_wide_deep_net_at_lr_10_oscillates_with_period_two():
         _, _, (two_before, before, now) = train_single([10, 10, 10], seed, 10.0, 601)
         swing = (now - before).abs().max()
         assert swing > diagnosis.OSCILLATION_SWING and (now - two_before).abs().max() < swing / 4
+
+
+def test_lanczos_finds_the_smallest_eigenvalue_of_the_wide_deep_net_on_its_plateau(monkeypatch):
+    """Above EXACT_HESSIAN_PARAMETERS the diagnosis uses Lanczos: its smallest Ritz value must be the
+    smallest eigenvalue of the full Hessian (the 261-parameter net on the ln 2 plateau, 400 steps in)."""
+    stats_model = XOREnsemble(hidden_sizes=[10, 10, 10], lr=1.0, num_copies=6, first_seed=777)
+    trainer = L.Trainer(
+        max_steps=400,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[],
+    )
+    trainer.fit(stats_model, datamodule=XORDataModule())
+    params = stats_model.stacks[0].layer_params()
+    exact = torch.cat([torch.linalg.eigvalsh(H)[:, 0] for _, H in diagnosis.gradient_and_hessians(params, X, Y)])
+    _, smallest, negative = diagnosis.gradient_and_curvature(params, X, Y)
+    assert (exact < diagnosis.NEGATIVE_EIGENVALUE).all()  # on the plateau: saddles
+    torch.testing.assert_close(smallest, exact, rtol=1e-6, atol=1e-12)
+    assert (negative >= 1).all()
+    monkeypatch.setattr(diagnosis, "HESSIAN_CHUNK_BYTES", 1)  # one copy a chunk: the same answers
+    torch.testing.assert_close(diagnosis.gradient_and_curvature(params, X, Y)[1], smallest, rtol=1e-12, atol=0)

@@ -5,8 +5,9 @@ inputs at 2/3) and 0.6931 (all four at 1/2) each have more than one cause. So ea
 measured at the end of training, in float64 on a copy of its weights:
 
 - its four outputs, its cost and the norm of the gradient of the mean cost;
-- the three smallest eigenvalues of the Hessian of the mean cost (exact: the full Hessian, one
-  Hessian-vector product per parameter for all copies at once, then `eigvalsh` in chunks of copies);
+- the smallest eigenvalue of the Hessian of the mean cost, and how many are negative: exact (the full
+  Hessian, one Hessian-vector product per parameter for all copies at once, then `eigvalsh`) for
+  nets of up to 64 parameters, from Lanczos iterations (Hessian-vector products again) above;
 - from the run itself (`Trend`): how fast the weight norm grew and the cost fell over the second half
   of training, per e-fold of steps (a norm that grows like c * ln t has rate c whatever the window),
   and how far the outputs moved over the last step and the last two steps.
@@ -42,7 +43,9 @@ NEGATIVE_EIGENVALUE = -1e-7  # float64 Hessians of these nets are exact to ~1e-1
 STILL_LEARNING = 0.01  # cost fall per e-fold of steps; a minimum at infinity creeps at ~1e-3
 SMALL_GRADIENT = 1e-2  # gradient norm of the mean cost; a learning network's is ~0.1 or more
 WEIGHT_GROWTH = 0.1  # weight-norm growth per e-fold of steps; the 2-2-1 minima at infinity measure ~2.5
-HESSIAN_CHUNK_BYTES = 256 * 2**20  # float64 Hessians held at once, to bound memory on the 261-parameter net
+HESSIAN_CHUNK_BYTES = 256 * 2**20  # float64 Hessians (or Lanczos bases) held at once, to bound memory
+EXACT_HESSIAN_PARAMETERS = 64  # up to this many parameters the full Hessian; above, Lanczos (much cheaper)
+LANCZOS_STEPS = 48  # Lanczos iterations for the larger nets (2-10-10-10-1 has 261 parameters)
 
 CLASSES = ("solved", "oscillating", "saddle", "still learning", "minimum at infinity", "finite minimum", "unclear")
 SOLVED, OSCILLATING, SADDLE, STILL_LEARNING_CLASS, AT_INFINITY, FINITE_MINIMUM, UNCLEAR = range(len(CLASSES))
@@ -92,45 +95,92 @@ class Trend:
         return part
 
 
-def gradient_and_hessians(params: Params, X: Tensor, Y: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
-    """Per copy, float64, chunk by chunk of copies: the norm of the gradient of its mean cost (C,) and
-    its Hessian (C, P, P), so that no more than HESSIAN_CHUNK_BYTES of Hessians are held at once.
-
-    The copies share nothing, so one backward of the sum of their costs gives each its own gradient, and
-    a Hessian-vector product with the same basis vector e_j in every copy gives column j of every
-    copy's Hessian at once. Parameters are ordered w1, b1, w2, ... each flattened row by row."""
-    S, sizes = params[0][0].shape[-1], [t[..., 0].numel() for wb in params for t in wb]
-    P = sum(sizes)
-    step = max(1, HESSIAN_CHUNK_BYTES // (8 * P * P))
-    for start in range(0, S, step):
-        part = [
-            (w.detach()[..., start : start + step].double().requires_grad_(),
-             b.detach()[..., start : start + step].double().requires_grad_())
-            for w, b in params
-        ]  # fmt: skip
-        flat = [t for wb in part for t in wb]
-        C = flat[0].shape[-1]
+def _chunks(params: Params, X: Tensor, Y: Tensor, copies: int) -> Iterator[tuple[list[Tensor], tuple[Tensor, ...]]]:
+    """Chunks of at most `copies` copies, each as (float64 leaves w1, b1, ..., gradients of the mean costs
+    with their graph). The copies share nothing, so one backward of the sum of their costs gives each
+    copy its own gradient, and one more gives each its own Hessian-vector product."""
+    S = params[0][0].shape[-1]
+    for start in range(0, S, copies):
+        flat = [t.detach()[..., start : start + copies].double().requires_grad_() for wb in params for t in wb]
+        part = [(flat[k], flat[k + 1]) for k in range(0, len(flat), 2)]
         with torch.enable_grad():
             cost = CopyStack.cost(outputs(part, X.double()), Y.double())  # (C,)
-            grads = torch.autograd.grad(cost.sum(), flat, create_graph=True)
-            H = torch.empty(C, P, P, dtype=torch.float64, device=flat[0].device)  # (C, P, P)
-            j = 0
-            for i, size in enumerate(sizes):
-                for idx in range(size):
-                    v = [torch.zeros_like(u) for u in flat]
-                    v[i].view(-1, C)[idx] = 1.0  # e_j in every copy
-                    hv = torch.autograd.grad(grads, flat, v, retain_graph=True)
-                    H[:, :, j] = torch.cat([h.reshape(-1, C) for h in hv]).T
-                    j += 1
-        yield torch.sqrt(sum((g.detach() ** 2).reshape(-1, C).sum(0) for g in grads)), H
+            yield flat, torch.autograd.grad(cost.sum(), flat, create_graph=True)
+
+
+def _hvp(flat: list[Tensor], grads: tuple[Tensor, ...], v: Tensor) -> Tensor:
+    """(C, P) vectors, one per copy, -> each copy's Hessian times its vector, (C, P)."""
+    C, parts, i = v.shape[0], [], 0
+    for t in flat:  # (C, P) -> tensors shaped like the parameters, copy dimension last
+        n = t[..., 0].numel()
+        parts.append(v[:, i : i + n].T.reshape(t.shape))
+        i += n
+    with torch.enable_grad():
+        hv = torch.autograd.grad(grads, flat, parts, retain_graph=True)
+    return torch.cat([h.reshape(-1, C) for h in hv]).T
+
+
+def _norm(grads: tuple[Tensor, ...]) -> Tensor:  # (C,)
+    C = grads[0].shape[-1]
+    return torch.sqrt(sum((g.detach() ** 2).reshape(-1, C).sum(0) for g in grads))
+
+
+def gradient_and_hessians(params: Params, X: Tensor, Y: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+    """Per copy, float64, chunk by chunk of copies: the norm of the gradient of its mean cost (C,) and its
+    full Hessian (C, P, P), column j from one Hessian-vector product with e_j in every copy. Parameters
+    are ordered w1, b1, w2, ... each flattened row by row."""
+    P = sum(t[..., 0].numel() for wb in params for t in wb)
+    for flat, grads in _chunks(params, X, Y, max(1, HESSIAN_CHUNK_BYTES // (8 * P * P))):
+        C = flat[0].shape[-1]
+        H = torch.empty(C, P, P, dtype=torch.float64, device=flat[0].device)  # (C, P, P)
+        basis = torch.zeros(C, P, dtype=torch.float64, device=flat[0].device)
+        for j in range(P):
+            basis[:, j] = 1.0
+            H[:, :, j] = _hvp(flat, grads, basis)
+            basis[:, j] = 0.0
+        yield _norm(grads), H
+
+
+def lanczos(params: Params, X: Tensor, Y: Tensor, steps: int) -> Iterator[tuple[Tensor, Tensor]]:
+    """Per copy, chunk by chunk: the gradient norm (C,) and the `steps` Ritz values (C, steps), ascending,
+    of `steps` Lanczos iterations on its Hessian (full reorthogonalisation, the same start vector in
+    every copy). Ritz values lie inside the spectrum: the smallest is never below the smallest
+    eigenvalue, so a negative one proves negative curvature."""
+    P = sum(t[..., 0].numel() for wb in params for t in wb)
+    start = torch.randn(P, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for flat, grads in _chunks(params, X, Y, max(1, HESSIAN_CHUNK_BYTES // (8 * P * steps))):
+        C = flat[0].shape[-1]
+        Q = torch.zeros(C, steps, P, dtype=torch.float64, device=flat[0].device)  # the Lanczos basis
+        alpha, beta = Q.new_zeros(C, steps), Q.new_zeros(C, steps)
+        q = (start / start.norm()).to(Q.device).expand(C, P).clone()
+        for j in range(steps):
+            Q[:, j] = q
+            w = _hvp(flat, grads, q)
+            alpha[:, j] = (w * q).sum(1)
+            for _ in range(2):  # twice is enough (Kahan): w orthogonal to every earlier q to rounding
+                w -= torch.bmm(torch.bmm(w.unsqueeze(1), Q[:, : j + 1].transpose(1, 2)), Q[:, : j + 1]).squeeze(1)
+            beta[:, j] = w.norm(dim=1)
+            q = torch.where(beta[:, j : j + 1] > 1e-30, w / beta[:, j : j + 1].clamp_min(1e-300), 0.0)
+        T = torch.diag_embed(alpha) + torch.diag_embed(beta[:, :-1], 1) + torch.diag_embed(beta[:, :-1], -1)
+        yield _norm(grads), torch.linalg.eigvalsh(T)
 
 
 def gradient_and_curvature(params: Params, X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Per copy: the gradient norm, the smallest Hessian eigenvalue, and how many are below NEGATIVE_EIGENVALUE."""
+    """Per copy: the gradient norm, the smallest Hessian eigenvalue and how many are below NEGATIVE_EIGENVALUE.
+
+    Exact (the full Hessian) for nets of up to EXACT_HESSIAN_PARAMETERS parameters; above, LANCZOS_STEPS
+    Lanczos iterations give the smallest Ritz value (an upper bound of the smallest eigenvalue, close
+    to it) and the count of negative Ritz values (a lower bound of the count of negative eigenvalues)."""
+    P = sum(t[..., 0].numel() for wb in params for t in wb)
+    if P <= EXACT_HESSIAN_PARAMETERS:
+        chunks = (
+            (g, torch.linalg.eigvalsh((H + H.transpose(1, 2)) / 2)) for g, H in gradient_and_hessians(params, X, Y)
+        )
+    else:
+        chunks = lanczos(params, X, Y, LANCZOS_STEPS)
     norms, smallest, negative = [], [], []
-    for gradient_norm, H in gradient_and_hessians(params, X, Y):
+    for gradient_norm, eigenvalues in chunks:  # (C,), (C, n) ascending
         norms.append(gradient_norm)
-        eigenvalues = torch.linalg.eigvalsh((H + H.transpose(1, 2)) / 2)  # (C, P) ascending; H symmetric to rounding
         smallest.append(eigenvalues[:, 0])
         negative.append((eigenvalues < NEGATIVE_EIGENVALUE).sum(1))
     return torch.cat(norms), torch.cat(smallest), torch.cat(negative)
