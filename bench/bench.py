@@ -81,15 +81,16 @@ def machine() -> str:
     )
 
 
-BEGIN, END = "<!-- begin bench.py output -->", "<!-- end bench.py output -->"
-
-
-def write_between_markers(path: Path, report: str) -> None:
-    """Replace what lies between the markers (RESULTS.md keeps its analysis around the numbers)."""
-    text = path.read_text() if path.exists() else f"{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    path.write_text(f"{head}{BEGIN}\n{report}{END}{tail}")
+def write_between_markers(path: Path, report: str, name: str = "bench.py") -> None:
+    """Replace what lies between `name`'s markers (RESULTS.md keeps its analysis around the numbers);
+    markers not there yet are appended."""
+    begin, end = f"<!-- begin {name} output -->", f"<!-- end {name} output -->"
+    text = path.read_text() if path.exists() else ""
+    if begin not in text:
+        text += f"\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    path.write_text(f"{head}{begin}\n{report}{end}{tail}")
 
 
 def main() -> None:
