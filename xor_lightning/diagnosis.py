@@ -46,6 +46,7 @@ WEIGHT_GROWTH = 0.1  # weight-norm growth per e-fold of steps; the 2-2-1 minima 
 HESSIAN_CHUNK_BYTES = 256 * 2**20  # float64 Hessians (or Lanczos bases) held at once, to bound memory
 EXACT_HESSIAN_PARAMETERS = 64  # up to this many parameters the full Hessian; above, Lanczos (much cheaper)
 LANCZOS_STEPS = 48  # Lanczos iterations for the larger nets (2-10-10-10-1 has 261 parameters)
+DIAGNOSIS_MIN_STEPS = 100  # a run shorter than this has no trend to measure: its failures are not diagnosed
 
 CLASSES = ("solved", "oscillating", "saddle", "still learning", "minimum at infinity", "finite minimum", "unclear")
 SOLVED, OSCILLATING, SADDLE, STILL_LEARNING_CLASS, AT_INFINITY, FINITE_MINIMUM, UNCLEAR = range(len(CLASSES))
@@ -113,7 +114,7 @@ def _hvp(flat: list[Tensor], grads: tuple[Tensor, ...], v: Tensor) -> Tensor:
     C, parts, i = v.shape[0], [], 0
     for t in flat:  # (C, P) -> tensors shaped like the parameters, copy dimension last
         n = t[..., 0].numel()
-        parts.append(v[:, i : i + n].T.reshape(t.shape))
+        parts.append(v[:, i : i + n].T.contiguous().reshape(t.shape))
         i += n
     with torch.enable_grad():
         hv = torch.autograd.grad(grads, flat, parts, retain_graph=True)
@@ -158,7 +159,8 @@ def lanczos(params: Params, X: Tensor, Y: Tensor, steps: int) -> Iterator[tuple[
             w = _hvp(flat, grads, q)
             alpha[:, j] = (w * q).sum(1)
             for _ in range(2):  # twice is enough (Kahan): w orthogonal to every earlier q to rounding
-                w -= torch.bmm(torch.bmm(w.unsqueeze(1), Q[:, : j + 1].transpose(1, 2)), Q[:, : j + 1]).squeeze(1)
+                basis = Q[:, : j + 1]  # (C, j + 1, P)
+                w -= torch.bmm(torch.bmm(w.unsqueeze(1), basis.transpose(1, 2)), basis).squeeze(1)
             beta[:, j] = w.norm(dim=1)
             q = torch.where(beta[:, j : j + 1] > 1e-30, w / beta[:, j : j + 1].clamp_min(1e-300), 0.0)
         T = torch.diag_embed(alpha) + torch.diag_embed(beta[:, :-1], 1) + torch.diag_embed(beta[:, :-1], -1)
@@ -242,7 +244,9 @@ def diagnose(params: Params, X: Tensor, Y: Tensor, failed: Tensor, trend: Trend,
     result |= {c: torch.full((S,), math.nan, dtype=torch.float64, device=device) for c in COLUMNS}
     with torch.no_grad():
         result["outputs"] = outputs(params, X).double()  # (N, S): every copy's, solved or not
-    if len(index):
+    if len(index) and step < DIAGNOSIS_MIN_STEPS:
+        result["class"][index] = UNCLEAR  # too short a run to say anything but "not learned yet"
+    elif len(index):
         m = measure([(w[..., index], b[..., index]) for w, b in params], X, Y, trend.subset(index), step)
         for key, value in m.items():
             result[key][..., index] = value.to(result[key].dtype)
