@@ -1,0 +1,102 @@
+"""Trust, round 3 (issue 23): the input beyond the -c file and the weights, refused in one line.
+
+Each case: exit code, the single stderr line, and the working folder unchanged (or the previous
+checkpoint intact). Most run in this process (cheap); the signal, process and concurrency cases run
+the real CLI in subprocesses.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, assert_refused_in_one_line, run_cli, tree
+from xor_lightning.cli import main
+
+CONFIG = str(REPO / "configs/xor_nn.yaml")
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["xor-lightning"])  # pytest's own flags are not ours
+
+
+def run_main(args: list[str], capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def assert_one_line(code: int, err: str, expected: str, exit_code: int = 2) -> None:
+    lines = err.strip().splitlines()
+    assert code == exit_code and len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], err
+    assert len(lines[0]) <= 400
+
+
+def alias_bomb(path: Path) -> str:
+    """Nine levels of nine aliases: 9^6 strings from a 300-byte file ("billion laughs")."""
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcde", "bcdef", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    path.write_text("\n".join(lines) + "\n")
+    return path.name
+
+
+# --- 3. every file the CLI reads passes -c's bounds; a config that cannot be read is bad input -----------
+
+FILE_ARGUMENTS = {
+    "--trainer bomb": (["--trainer", "bomb.yaml"], "--trainer bomb.yaml: holds more than 1000 values"),
+    "--data bomb": (["--data", "bomb.yaml"], "--data bomb.yaml: holds more than 1000 values"),
+    "--model bomb": (["--model=bomb.yaml"], "--model bomb.yaml: holds more than 1000 values"),
+    "--trainer.logger bomb": (["--trainer.logger", "bomb.yaml"], "--trainer.logger bomb.yaml: holds more"),
+    "--trainer huge": (["--trainer", "huge.yaml"], "--trainer huge.yaml: larger than 64 KiB"),
+    "--data not utf-8": (["--data", "latin1.yaml"], "--data latin1.yaml: not UTF-8 text"),
+    "nested in a config": (["-c", "outer.yaml"], "bomb.yaml: holds more than 1000 values"),
+    "python tag": (["-c", "tag.yaml"], "config tag.yaml: not plain YAML"),
+    "pagemap": (["-c", "/proc/self/pagemap"], "config /proc/self/pagemap: larger than 64 KiB"),
+}
+
+
+@pytest.mark.parametrize("case", list(FILE_ARGUMENTS))
+def test_every_file_the_cli_reads_is_bounded(case, tmp_path, monkeypatch, capsys):
+    if case == "pagemap" and not Path("/proc/self/pagemap").exists():
+        pytest.skip("no /proc/self/pagemap here")
+    alias_bomb(tmp_path / "bomb.yaml")
+    (tmp_path / "huge.yaml").write_text("max_steps: 5\n" + "#" * (1 << 20) + "\n")
+    (tmp_path / "latin1.yaml").write_bytes(b"max_steps: 5\n# caf\xe9\n")
+    (tmp_path / "outer.yaml").write_text("trainer: bomb.yaml\n")
+    (tmp_path / "tag.yaml").write_text("trainer:\n  max_steps: !!python/name:os.system\n")
+    monkeypatch.chdir(tmp_path)
+    before = tree(tmp_path)
+    args, expected = FILE_ARGUMENTS[case]
+    assert_one_line(*run_main(["fit", *args, "--trainer.max_steps=5"], capsys), expected)
+    assert tree(tmp_path) == before
+
+
+def test_an_unreadable_config_is_bad_input_naming_the_file(tmp_path, monkeypatch, capsys):
+    from xor_lightning import inputs
+
+    config = tmp_path / "secret.yaml"
+    config.write_text("trainer:\n  max_steps: 5\n")
+    config.chmod(0)
+    if os.access(config, os.R_OK):  # root reads it anyway: simulate the refusal
+
+        def denied(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(inputs, "open", denied, raising=False)
+    monkeypatch.chdir(tmp_path)
+    before = tree(tmp_path)
+    assert_one_line(*run_main(["fit", "-c", "secret.yaml"], capsys), "config secret.yaml: cannot be read (Permission")
+    assert tree(tmp_path) == before
+
+
+def test_a_bomb_given_to_trainer_through_the_real_cli(tmp_path):
+    alias_bomb(tmp_path / "bomb.yaml")
+    before = tree(tmp_path)
+    result = run_cli("fit", "--trainer", "bomb.yaml", cwd=tmp_path, timeout=60)
+    assert_refused_in_one_line(result, "--trainer bomb.yaml: holds more than 1000 values")
+    assert tree(tmp_path) == before
