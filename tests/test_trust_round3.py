@@ -36,6 +36,11 @@ def assert_one_line(code: int, err: str, expected: str, exit_code: int = 2) -> N
     assert len(lines[0]) <= 400
 
 
+def ltree(folder: Path) -> dict[str, tuple[int, int]]:
+    """conftest's `tree`, with links stat'ed themselves: a dangling one is part of the folder too."""
+    return {str(p.relative_to(folder)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in folder.rglob("*")}
+
+
 def alias_bomb(path: Path) -> str:
     """Nine levels of nine aliases: 9^6 strings from a 300-byte file ("billion laughs")."""
     lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
@@ -100,3 +105,88 @@ def test_a_bomb_given_to_trainer_through_the_real_cli(tmp_path):
     result = run_cli("fit", "--trainer", "bomb.yaml", cwd=tmp_path, timeout=60)
     assert_refused_in_one_line(result, "--trainer bomb.yaml: holds more than 1000 values")
     assert tree(tmp_path) == before
+
+
+# --- 1. start-up checks cover every folder the run writes and every setting that fails later ----------
+
+LONG_NAME = "n" * 300
+START_UP = {
+    "checkpoint dirpath under /proc": (["--checkpoint.dirpath=/proc/xor-ckpts"], "checkpoint.dirpath: cannot write"),
+    "checkpoint dirpath a file": (["--checkpoint.dirpath=notes.txt"], "checkpoint.dirpath: notes.txt is a file"),
+    "no logger, root unwritable": (
+        ["--trainer.logger=false", "--trainer.default_root_dir=/proc/xor-root"],
+        "trainer.default_root_dir: cannot write in /proc",
+    ),
+    "logs a dangling symlink": ([], "logs is a symbolic link to missing-folder, which does not exist"),
+    "logger name too long": (
+        [f"--trainer.logger.init_args.name={LONG_NAME}"],
+        "is longer than the filesystem allows",
+    ),
+    "val interval past the epoch": (
+        ["--trainer.val_check_interval=2000"],
+        "trainer.val_check_interval 2000 is more than the 1000 steps of an epoch",
+    ),
+    "monitor never logged": (["--checkpoint.monitor=val_los"], "checkpoint.monitor 'val_los': no such metric"),
+    "monitor without validation": (
+        ["--checkpoint.monitor=val_loss", "--trainer.limit_val_batches=0"],
+        "(validation is off: limit_val_batches 0)",
+    ),
+    "precision 64-true": (["--trainer.precision=64-true"], "trainer.precision 64-true: the XOR data"),
+    "precision bf16-true": (["--trainer.precision=bf16-true"], "trainer.precision bf16-true: the XOR data"),
+    "two nodes, no launcher": (
+        ["--trainer.strategy=ddp", "--trainer.num_nodes=2", "--trainer.accelerator=cpu"],
+        "trainer.num_nodes 2: no launcher says which node this is",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(START_UP))
+def test_start_up_checks_refuse_before_anything_is_written(case, tmp_path, monkeypatch, capsys):
+    for name in ("MASTER_ADDR", "NODE_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "notes.txt").write_text("not a folder\n")
+    if case == "logs a dangling symlink":
+        (tmp_path / "logs").symlink_to("missing-folder")
+    monkeypatch.chdir(tmp_path)
+    before = ltree(tmp_path)
+    args, expected = START_UP[case]
+    assert_one_line(*run_main(["fit", "-c", CONFIG, *args, "--trainer.max_steps=5"], capsys), expected)
+    assert ltree(tmp_path) == before
+
+
+def copy_run(trained: Path, folder: Path) -> Path:
+    """The xor_nn run of the `trained` fixture, copied into `folder`: its version folder."""
+    import shutil
+
+    shutil.copytree(trained.parents[1], folder / "logs/xor_nn/version_0")
+    return folder / "logs/xor_nn/version_0"
+
+
+def test_a_resume_into_a_read_only_version_folder_is_refused(trained, tmp_path, monkeypatch, capsys):
+    from xor_lightning import cli
+
+    version = copy_run(trained["xor_nn"], tmp_path)
+    version.chmod(0o500)
+    try:
+        if os.access(version, os.W_OK):  # root writes anyway: simulate a read-only folder
+            mkstemp = cli.tempfile.mkstemp
+
+            def read_only(*args, dir=None, **kwargs):
+                if Path(dir).resolve() == version.resolve():
+                    raise PermissionError(13, "Permission denied")
+                return mkstemp(*args, dir=dir, **kwargs)
+
+            monkeypatch.setattr(cli.tempfile, "mkstemp", read_only)
+        monkeypatch.chdir(tmp_path)
+        before = tree(tmp_path)
+        code, err = run_main(["fit", "-c", CONFIG, "--trainer.max_steps=30", "--ckpt_path=last"], capsys)
+        assert_one_line(code, err, "trainer.logger version: cannot write in logs/xor_nn/version_0 (Permission denied)")
+        assert tree(tmp_path) == before
+    finally:
+        version.chmod(0o700)
+
+
+def test_a_precision_refused_through_the_real_cli(tmp_path):
+    result = run_cli("fit", "-c", CONFIG, "--trainer.precision=64-true", cwd=tmp_path, timeout=60)
+    assert_refused_in_one_line(result, "trainer.precision 64-true")
+    assert tree(tmp_path) == {}

@@ -8,6 +8,7 @@ back until the run is known to be able to start.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -19,9 +20,12 @@ from typing import Any
 
 import torch
 from jsonargparse import ArgumentError, Namespace
+from lightning.fabric.plugins.environments import LightningEnvironment
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from xor_lightning.base import NonFiniteError, XORModule
@@ -123,7 +127,7 @@ class XORLightningCLI(LightningCLI):
                 "(the newest run of this config) or a checkpoint file"
             )
             _no_logger(config)
-        check_writable(config)
+        check_writable(config, subcommand)
 
     def _use_checkpoint(self, subcommand: str, config: Namespace) -> None:
         """Resolve `last`, check the whole file, compare it with what the user asked for."""
@@ -204,7 +208,83 @@ class XORLightningCLI(LightningCLI):
                         f"trainer.{flag}: {type(self.model).__name__} applies its own updates (manual "
                         "optimization), so Lightning cannot clip or accumulate them; drop the flag"
                     )
+        check_trainer(self.trainer, self.model, self.datamodule)
+        if self.config.get("subcommand") == "fit":
+            claim_run_folder(self.trainer)
         self.held_logs.release(emit=True)
+
+
+# Precisions the lesson's float32 data and modules run under: "-true" ones other than 32 make the
+# weights another dtype than the data ("mat1 and mat2 must have the same dtype"); autocast keeps them.
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
+# What the CLI's runs log, for a callback's `monitor`: NotebookReport's cost, and validation's metrics.
+TRAIN_METRICS, VAL_METRICS = frozenset({"train_loss"}), frozenset({"val_loss", "val_acc", "step"})
+
+
+def check_trainer(trainer: Any, model: Any, datamodule: Any) -> None:
+    """Trainer and callback settings that Lightning would refuse only once the run has started (or
+    never: a second node that never comes), checked when the Trainer exists and nothing is written."""
+    if str(trainer.precision) not in PRECISIONS:
+        raise ConfigError(
+            f"trainer.precision {trainer.precision}: the XOR data and modules are float32 (the notebook's "
+            f"bits); use one of {', '.join(PRECISIONS)}"
+        )
+    environment = getattr(trainer.strategy, "cluster_environment", None)
+    if (
+        trainer.num_nodes > 1
+        and isinstance(environment, LightningEnvironment)
+        and not {"MASTER_ADDR", "NODE_RANK"} <= set(os.environ)
+    ):
+        raise ConfigError(
+            f"trainer.num_nodes {trainer.num_nodes}: no launcher says which node this is (NODE_RANK, "
+            "MASTER_ADDR unset), so the run would wait for the other nodes forever; start it with torchrun "
+            "or SLURM, or set them on every node"
+        )
+    validating = trainer.limit_val_batches != 0
+    interval = trainer.val_check_interval
+    if isinstance(datamodule, XORDataModule) and isinstance(interval, int) and not isinstance(interval, bool):
+        batches, limit = datamodule.steps_per_epoch, trainer.limit_train_batches
+        batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+        if interval > batches and trainer.check_val_every_n_epoch is not None and validating:
+            raise ConfigError(
+                f"trainer.val_check_interval {interval} is more than the {batches} steps of an epoch "
+                "(data.steps_per_epoch); use at most that, or --trainer.check_val_every_n_epoch null"
+            )
+    if type(model).__module__.startswith("xor_lightning") and all(
+        type(c).__module__.startswith(("xor_lightning", "lightning")) for c in trainer.callbacks
+    ):  # only our own code logs: what it logs is known
+        logged = TRAIN_METRICS | (VAL_METRICS if validating else frozenset())
+        for callback in trainer.callbacks:
+            monitor = getattr(callback, "monitor", None)
+            if isinstance(monitor, str) and monitor not in logged:
+                what = "checkpoint" if isinstance(callback, ModelCheckpoint) else type(callback).__name__
+                also = "" if validating else " (validation is off: limit_val_batches 0)"
+                raise ConfigError(
+                    f"{what}.monitor {monitor!r}: no such metric is logged{also}; choose one of {sorted(logged)}"
+                )
+
+
+def claim_run_folder(trainer: Any) -> None:
+    """Create the logger's version folder now, atomically: of two runs started together with the same
+    version (or picking the same next one), the second is refused, or moves on to the next number."""
+    logger = trainer.logger
+    if not isinstance(logger, TensorBoardLogger) or rank_zero_only.rank != 0:
+        return  # the other processes of a DDP run write into rank 0's folder
+    explicit = logger._version is not None
+    if explicit and Path(logger.log_dir).is_dir():
+        return  # a resume continues its own folder
+    Path(logger.root_dir).mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            os.mkdir(logger.log_dir)
+            return
+        except FileExistsError:
+            if explicit:
+                raise ConfigError(
+                    f"trainer.logger version: {logger.log_dir} holds a run already (another run just took it); "
+                    "leave the version out for a new one"
+                ) from None
+            logger._version = logger.version + 1
 
 
 def check_config(subcommand: str, config: Namespace) -> None:
@@ -259,31 +339,78 @@ def _no_logger(config: Namespace) -> None:
     config.trainer.logger = False  # evaluating nothing trained makes no run folder
 
 
-def check_writable(config: Namespace) -> None:
-    """The run folder can be created and written, probed without leaving anything behind."""
+def run_folders(config: Namespace, subcommand: str) -> list[tuple[str, Path]]:
+    """(what, folder) for every folder the run will write: the logger's run (and, resuming, its version
+    and checkpoints folders), and ModelCheckpoint's folder wherever it lies."""
+    logger, trainer = config.trainer.logger, config.trainer
+    folders = []
+    root = Path(trainer.get("default_root_dir") or ".")
+    log_dir = None
+    if isinstance(logger, Namespace):
+        run_dir = logger_run_dir(config)
+        folders.append(("trainer.logger save_dir", run_dir))
+        version = logger.init_args.get("version")
+        if version is not None:
+            log_dir = run_dir / (version if isinstance(version, str) else f"version_{version}")
+            folders.append(("trainer.logger version", log_dir))
+    elif logger is not False and logger is not None:
+        return folders  # a logger of the user's own: its folder is its business
+    if subcommand == "fit" and trainer.get("enable_checkpointing") is not False:
+        dirpath = config.checkpoint.get("dirpath")
+        if dirpath is not None:
+            folders.append(("checkpoint.dirpath", Path(dirpath)))
+        elif log_dir is not None:
+            folders.append(("trainer.logger version", log_dir / "checkpoints"))
+        elif not isinstance(logger, Namespace):  # no logger: Lightning writes default_root_dir/checkpoints
+            folders.append(("trainer.default_root_dir", root / "checkpoints"))
+    return folders
+
+
+def check_writable(config: Namespace, subcommand: str = "fit") -> None:
+    """Every folder the run will write can be created and written, probed without leaving anything."""
+    for what, folder in run_folders(config, subcommand):
+        check_folder(what, folder)
     logger = config.trainer.logger
     if not isinstance(logger, Namespace):
         return
-    folder = logger_run_dir(config)
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ConfigError(f"trainer.logger save_dir: {existing} is a file, not a folder")
     version = logger.init_args.get("version")
     if version is not None and config.get("ckpt_path") is None:
-        run = folder / (version if isinstance(version, str) else f"version_{version}")
+        run = logger_run_dir(config) / (version if isinstance(version, str) else f"version_{version}")
         if run.exists():
             raise ConfigError(
                 f"trainer.logger version: {run} holds a run already; resume it with --ckpt_path last, "
                 "or leave the version out for a new one"
             )
+
+
+def check_folder(what: str, folder: Path) -> None:
+    """`folder` (or the part of it that exists) is a writable folder, and every name in it fits the
+    filesystem; ConfigError naming `what` otherwise."""
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if existing.is_symlink() and not existing.exists():
+        raise ConfigError(f"{what}: {existing} is a symbolic link to {os.readlink(existing)}, which does not exist")
+    if not existing.is_dir():
+        raise ConfigError(f"{what}: {existing} is a file, not a folder")
     try:
+        name_max = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    for part in folder.parts:
+        if len(os.fsencode(part)) > name_max:
+            raise ConfigError(
+                f"{what}: the name {part[:40]}... is longer than the filesystem allows ({name_max} bytes)"
+            )
+    try:
+        times = os.stat(existing)
         fd, probe = tempfile.mkstemp(dir=existing, prefix=".xor-probe-")
         os.close(fd)
         os.remove(probe)
     except OSError as err:
-        raise ConfigError(f"trainer.logger save_dir: cannot write in {existing} ({err.strerror})") from err
+        raise ConfigError(f"{what}: cannot write in {existing} ({err.strerror or err})") from err
+    with contextlib.suppress(OSError):  # the probe changed the folder's mtime: a refused run leaves it as it was
+        os.utime(existing, ns=(times.st_atime_ns, times.st_mtime_ns))
 
 
 def _plain(value: Any) -> Any:
