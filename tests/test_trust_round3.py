@@ -190,3 +190,89 @@ def test_a_precision_refused_through_the_real_cli(tmp_path):
     result = run_cli("fit", "-c", CONFIG, "--trainer.precision=64-true", cwd=tmp_path, timeout=60)
     assert_refused_in_one_line(result, "trainer.precision 64-true")
     assert tree(tmp_path) == {}
+
+
+# --- 2. what Lightning restores from a checkpoint is checked by type and value before the Trainer starts --
+
+
+def edited(good: Path, folder: Path, name: str, edit) -> Path:
+    import torch
+
+    checkpoint = torch.load(good, weights_only=True)
+    edit(checkpoint)
+    path = folder / f"{name}.ckpt"
+    torch.save(checkpoint, path)
+    return path
+
+
+def set_state(prefix: str, key: str, value):
+    def edit(checkpoint: dict) -> None:
+        for name, state in checkpoint["callbacks"].items():
+            if name.startswith(prefix):
+                state[key] = value
+
+    return edit
+
+
+def set_loop(value):
+    def edit(checkpoint: dict) -> None:
+        checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"] = value
+
+    return edit
+
+
+CONTENTS = {
+    "loss curve of strings": (set_state("LossCurve", "steps", ["a"]), "LossCurve state holds steps or costs that"),
+    "loss costs of strings": (set_state("LossCurve", "costs", ["b"]), "LossCurve state holds steps or costs that"),
+    "boundary of strings": (
+        set_state("DecisionBoundary", "snapshots", [["0", "x", "grid"]]),
+        "DecisionBoundary snapshots are not (step, cost, grid)",
+    ),
+    "checkpoint score text": (set_state("ModelCheckpoint", "best_model_score", "high"), "best_model_score is not a"),
+    "checkpoint best_k a list": (set_state("ModelCheckpoint", "best_k_models", ["x"]), "best_k_models is not a"),
+    "checkpoint dirpath a number": (set_state("ModelCheckpoint", "dirpath", 3), "ModelCheckpoint dirpath is not text"),
+    "garbage lightning version": (
+        lambda c: c.update({"pytorch-lightning_version": "garbage"}),
+        "names the Lightning version 'garbage', which is not a version",
+    ),
+    "very old lightning version": (
+        lambda c: c.update({"pytorch-lightning_version": "0.5.0"}),
+        "was written by Lightning 0.5.0",
+    ),
+    "loop counter text": (set_loop("many"), "counter loops.fit_loop.epoch_loop.batch_progress.total.completed"),
+    "loop counter negative": (set_loop(-3), "is not a non-negative integer"),
+    "epoch text": (lambda c: c.update(epoch="one"), "its epoch is missing"),
+}
+FIT_ONLY = {"loop counter text", "loop counter negative", "epoch text"}  # test never restores the loops
+
+
+@pytest.mark.parametrize("subcommand", ["fit", "test"])
+def test_what_lightning_restores_is_checked_before_the_trainer(subcommand, trained, tmp_path, monkeypatch, capsys):
+    folder, work = tmp_path / "ckpts", tmp_path / "work"
+    folder.mkdir(), work.mkdir()
+    monkeypatch.chdir(work)
+    for name, (edit, expected) in CONTENTS.items():
+        if name in FIT_ONLY and subcommand != "fit":
+            continue
+        path = edited(trained["xor_nn"], folder, name.replace(" ", "_"), edit)
+        code, err = run_main([subcommand, "-c", CONFIG, "--ckpt_path", str(path), "--trainer.max_steps=30"], capsys)
+        assert_one_line(code, err, expected)
+        assert tree(work) == {}, name
+
+
+def test_a_pickled_checkpoint_is_refused_in_exactly_one_line(trained, tmp_path):
+    import pickle
+
+    import torch
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (tmp_path / "payload-ran",))
+
+    evil = torch.load(trained["xor_nn"], weights_only=True)
+    evil["hyper_parameters"]["note"] = Payload()
+    torch.save(evil, tmp_path / "evil.ckpt", pickle_protocol=pickle.DEFAULT_PROTOCOL)
+    before = tree(tmp_path)
+    result = run_cli("fit", "--ckpt_path", "evil.ckpt", cwd=tmp_path, timeout=60)
+    assert_refused_in_one_line(result, "not a loadable checkpoint (it holds pickled Python objects")
+    assert tree(tmp_path) == before
