@@ -276,3 +276,80 @@ def test_a_pickled_checkpoint_is_refused_in_exactly_one_line(trained, tmp_path):
     result = run_cli("fit", "--ckpt_path", "evil.ckpt", cwd=tmp_path, timeout=60)
     assert_refused_in_one_line(result, "not a loadable checkpoint (it holds pickled Python objects")
     assert tree(tmp_path) == before
+
+
+# --- 4. signals and processes ------------------------------------------------------------------------
+
+
+def cli_process(args: list[str], cwd: Path):
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "xor_lightning", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.5])
+def test_ctrl_c_during_start_up_is_one_line_and_writes_nothing(delay, tmp_path):
+    import signal
+    import time
+
+    proc = cli_process(["fit", "-c", CONFIG, "--trainer.max_steps=100000"], tmp_path)
+    try:
+        time.sleep(delay)  # inside the imports, or the checks: the run has not started
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and err.strip() == "interrupted", err
+    assert tree(tmp_path) == {}
+
+
+def test_sigint_to_rank_0_of_a_sharded_study_stops_every_rank_after_one_step(tmp_path):
+    import signal
+    import time
+
+    import torch
+
+    args = [
+        "fit",
+        "-c",
+        str(REPO / "configs/study_xor_nn.yaml"),
+        "--model.init_args.num_copies=8",
+        "--trainer.max_steps=1000000",
+        "--trainer.devices=2",
+        "--trainer.accelerator=cpu",
+        "--trainer.strategy=copy_sharded",
+        "--report.every_n_steps=100",
+    ]
+    proc = cli_process(args, tmp_path)
+    sent = None
+    try:
+        for line in proc.stdout:
+            if line.startswith("300 "):
+                proc.send_signal(signal.SIGINT)  # rank 0 only, as `kill -INT` does
+                sent = time.monotonic()
+                break
+        _, err = proc.communicate(timeout=60)
+        ended = time.monotonic() - (sent or 0)
+    finally:
+        proc.kill()
+    assert sent is not None, err
+    assert proc.returncode == 1 and "interrupted after step" in err and "Traceback" not in err, err
+    assert ended < 30, err  # not a hang: the other rank stopped at the same step
+    last = torch.load(tmp_path / "logs/study_xor_nn/version_0/checkpoints/last.ckpt", weights_only=True)
+    assert last["global_step"] > 300
+    assert last["state_dict"]["stacks.0.w1"].shape[-1] == 8  # both ranks' copies, gathered
+
+
+def test_a_single_network_under_copy_sharded_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "-c", CONFIG, "--trainer.strategy=copy_sharded", "--trainer.devices=2", "--trainer.accelerator=cpu"]
+    assert_one_line(*run_main(args, capsys), "XORClassifier is one network, which 2 processes train together only")
+    assert tree(tmp_path) == {}

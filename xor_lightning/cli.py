@@ -28,6 +28,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from xor_lightning import startup
 from xor_lightning.base import NonFiniteError, XORModule
 from xor_lightning.callbacks import NotebookReport, StopOnInterrupt
 from xor_lightning.checkpoints import TRAINING_ONLY, Checkpoint, model_classes, read_checkpoint
@@ -209,7 +210,9 @@ class XORLightningCLI(LightningCLI):
                         "optimization), so Lightning cannot clip or accumulate them; drop the flag"
                     )
         check_trainer(self.trainer, self.model, self.datamodule)
-        if self.config.get("subcommand") == "fit":
+        fit = self.config.get("subcommand") == "fit"
+        startup.release(fit)  # from here on the run writes: Ctrl-C no longer just ends the process
+        if fit:
             claim_run_folder(self.trainer)
         self.held_logs.release(emit=True)
 
