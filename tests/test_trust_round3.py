@@ -7,6 +7,7 @@ the real CLI in subprocesses.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -353,3 +354,154 @@ def test_a_single_network_under_copy_sharded_is_refused(tmp_path, monkeypatch, c
     args = ["fit", "-c", CONFIG, "--trainer.strategy=copy_sharded", "--trainer.devices=2", "--trainer.accelerator=cpu"]
     assert_one_line(*run_main(args, capsys), "XORClassifier is one network, which 2 processes train together only")
     assert tree(tmp_path) == {}
+
+
+# --- 5. disk, folders, concurrency ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 3 MiB tmpfs at tmp_path/disk, where this machine lets the tests mount one (root)."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root); the simulated full-disk tests still run")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path, leave: int) -> None:
+    """Fill `disk` until `leave` bytes (or less) are free."""
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    with open(disk / "filler", "wb") as f, contextlib.suppress(OSError):
+        f.write(b"\0" * max(0, free - leave))
+
+
+def test_a_resume_on_a_really_full_disk_is_one_line_and_changes_nothing(small_disk):
+    result = run_cli("fit", "-c", CONFIG, "--trainer.max_steps=20", cwd=small_disk)
+    assert result.returncode == 0, result.stderr
+    fill(small_disk, 0)
+    before = tree(small_disk)
+    result = run_cli("fit", "-c", CONFIG, "--trainer.max_steps=40", "--ckpt_path=last", cwd=small_disk)
+    assert_refused_in_one_line(result, "logs/xor_nn: No space left on device", code=1)
+    assert tree(small_disk) == before
+
+
+def test_a_disk_filling_up_during_a_resume_keeps_last_ckpt_and_leaves_no_empty_event_file(
+    small_disk, monkeypatch, capsys
+):
+    from xor_lightning import cli
+
+    monkeypatch.chdir(small_disk)
+    main(["fit", "-c", CONFIG, "--trainer.max_steps=20"])
+    last = small_disk / "logs/xor_nn/version_0/checkpoints/last.ckpt"
+    saved = last.read_bytes()
+    fill(small_disk, 20 * 1024)  # room for the start, not for the checkpoint at step 1000
+    monkeypatch.setattr(cli, "check_space", lambda *args: None)  # as if the disk filled after the checks
+    capsys.readouterr()
+    code, err = run_main(["fit", "-c", CONFIG, "--trainer.max_steps=2000", "--ckpt_path=last"], capsys)
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert code == 1 and len(errors) == 1 and "No space left on device" in errors[0], err
+    assert "Traceback" not in err and "Exception in thread" not in err
+    assert last.read_bytes() == saved
+    folder = last.parents[1]
+    assert all(p.stat().st_size > 0 for p in folder.glob("events.out.tfevents.*"))
+    assert not [p for p in folder.rglob(".*") if p.is_file()]  # no partial checkpoint left
+
+
+def test_two_fits_with_the_same_explicit_version_one_is_refused(tmp_path):
+    args = ["fit", "-c", CONFIG, "--trainer.max_steps=5", "--trainer.logger.init_args.version=7"]
+    procs = [cli_process(args, tmp_path) for _ in range(2)]
+    results = []
+    for proc in procs:
+        try:
+            _, err = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+        results.append((proc.returncode, err))
+    assert sorted(code for code, _ in results) == [0, 2], results
+    err = next(err for code, err in results if code == 2)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "logs/xor_nn/version_7 holds a run already" in lines[0], err
+    assert len(list((tmp_path / "logs/xor_nn/version_7").glob("events.out.tfevents.*"))) == 1
+
+
+def test_a_resume_from_another_folder_leaves_one_last_and_last_is_the_newest_step(tmp_path, monkeypatch, capsys):
+    import torch
+
+    first, other = tmp_path / "first", tmp_path / "other"
+    first.mkdir(), other.mkdir()
+    monkeypatch.chdir(first)
+    main(["fit", "-c", CONFIG, "--trainer.max_steps=20"])
+    checkpoints = first / "logs/xor_nn/version_0/checkpoints"
+    monkeypatch.chdir(other)
+    main(["fit", "-c", CONFIG, "--trainer.max_steps=40", "--ckpt_path", str(checkpoints / "last.ckpt")])
+    assert sorted(p.name for p in checkpoints.glob("last*.ckpt")) == ["last.ckpt"]
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["global_step"] == 40
+    assert not (other / "logs").exists()
+
+
+def test_last_means_the_newest_step_also_beside_an_older_last_v1(trained, tmp_path):
+    import shutil
+
+    import torch
+
+    from xor_lightning.cli import newest_last
+
+    checkpoints = copy_run(trained["xor_nn"], tmp_path) / "checkpoints"
+    newer = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    newer["global_step"] += 100
+    torch.save(newer, checkpoints / "last-v1.ckpt")
+    shutil.copy(checkpoints / "last.ckpt", checkpoints / "last.ckpt.tmp")
+    os.replace(checkpoints / "last.ckpt.tmp", checkpoints / "last.ckpt")  # the older step, written last
+    assert newest_last(tmp_path / "logs/xor_nn") == str(checkpoints / "last-v1.ckpt")
+
+
+DUPLICATES = {
+    "grid architecture twice": (
+        ["-c", str(REPO / "configs/study_grid.yaml"), "--model.init_args.architectures=[[2],[3],[2]]"],
+        "architectures lists [2] more than once",
+    ),
+    "grid lr twice": (
+        ["-c", str(REPO / "configs/study_grid.yaml"), "--model.init_args.lr=[0.1,1.0,1.0]"],
+        "lr lists 1.0 more than once",
+    ),
+    "ensemble lr twice": (
+        ["-c", str(REPO / "configs/study_xor_nn.yaml"), "--model.init_args.lr=[3.0,3.0]"],
+        "lr lists 3.0 more than once",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DUPLICATES))
+def test_a_study_listing_a_value_twice_is_refused(case, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args, expected = DUPLICATES[case]
+    assert_one_line(
+        *run_main(["fit", *args, "--model.init_args.num_copies=8", "--trainer.max_steps=5"], capsys), expected
+    )
+    assert tree(tmp_path) == {}
+
+
+def test_study_logs_on_a_damaged_study_csv_is_one_line(tmp_path):
+    import subprocess
+
+    run = tmp_path / "logs/study_xor_nn/version_0"
+    run.mkdir(parents=True)
+    (run / "hparams.yaml").write_text("hidden_sizes: [2]\nlr: 1.0\n")
+    (run / "config.yaml").write_text("trainer:\n  max_steps: 100\n")
+    (run / "study.csv").write_text("copy,seed,lr,final_cost,accuracy,solved_step\n0,777,1,not-a-number,1.0,5\n")
+    before = tree(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-m", "xor_lightning.study", "logs"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: logs/study_xor_nn/version_0: its study.csv") and "not-a-number" in lines[0]
+    assert tree(tmp_path) == before

@@ -7,8 +7,10 @@ else is refused in one sentence, and nothing in it is ever imported or unpickled
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 import lightning
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from packaging.version import InvalidVersion, Version
 
 from xor_lightning.base import XORModule
@@ -284,3 +287,27 @@ def _check_model_checkpoint_state(state: dict, refuse: Any) -> None:
     best = state.get("best_k_models") or {}
     if not isinstance(best, dict) or not all(score(v) for v in best.values()):
         raise refuse("its ModelCheckpoint best_k_models is not a mapping of files to scores")
+
+
+class ReplacingCheckpointIO(TorchCheckpointIO):
+    """Writes a checkpoint beside its target and renames it into place: a full disk or a crash while
+    saving leaves the previous file (last.ckpt of the run being resumed) whole, never half of it.
+
+    Lightning's own save truncates the target before writing the bytes.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        if storage_options is not None or "://" in str(path):  # not a local file: Lightning's own way
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+            os.replace(partial, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(partial)
+            raise

@@ -9,18 +9,22 @@ back until the run is known to be able to start.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import logging
 import os
 import re
 import sys
 import tempfile
+import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from jsonargparse import ArgumentError, Namespace
 from lightning.fabric.plugins.environments import LightningEnvironment
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -31,7 +35,13 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from xor_lightning import startup
 from xor_lightning.base import NonFiniteError, XORModule
 from xor_lightning.callbacks import NotebookReport, StopOnInterrupt
-from xor_lightning.checkpoints import TRAINING_ONLY, Checkpoint, model_classes, read_checkpoint
+from xor_lightning.checkpoints import (
+    TRAINING_ONLY,
+    Checkpoint,
+    ReplacingCheckpointIO,
+    model_classes,
+    read_checkpoint,
+)
 from xor_lightning.checks import ConfigError
 from xor_lightning.data import XORDataModule
 from xor_lightning.inputs import check_arguments
@@ -65,6 +75,7 @@ class SaveFitConfig(SaveConfigCallback):
 class XORLightningCLI(LightningCLI):
     def __init__(self, args: Any = None, run: bool = True) -> None:
         self.held_logs = HeldLogs()
+        _RUNNING[:] = [self]
         try:
             super().__init__(
                 XORModule,
@@ -106,6 +117,9 @@ class XORLightningCLI(LightningCLI):
                 "checkpoint.save_last": True,
                 "checkpoint.save_on_train_epoch_end": True,
                 "checkpoint.save_on_exception": True,
+                # A resume whose ModelCheckpoint state names another spelling of its folder (another
+                # working folder) would otherwise write last-v1.ckpt beside a stale last.ckpt.
+                "checkpoint.enable_version_counter": False,
             }
         )
 
@@ -134,11 +148,7 @@ class XORLightningCLI(LightningCLI):
         """Resolve `last`, check the whole file, compare it with what the user asked for."""
         path = str(config.ckpt_path)
         if path == "last":
-            run_dir = logger_run_dir(config)
-            found = sorted(run_dir.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-            if not found:
-                raise ConfigError(f"--ckpt_path last: no {run_dir}/version_*/checkpoints/last.ckpt")
-            path = str(found[-1])
+            path = newest_last(logger_run_dir(config))
         asked = str(config.model.class_path)
         own = {}
         if self.explicit_model["class_path"] and asked not in model_classes():  # the user's own module
@@ -210,10 +220,12 @@ class XORLightningCLI(LightningCLI):
                         "optimization), so Lightning cannot clip or accumulate them; drop the flag"
                     )
         check_trainer(self.trainer, self.model, self.datamodule)
+        if type(self.trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            self.trainer.strategy.checkpoint_io = ReplacingCheckpointIO()
         fit = self.config.get("subcommand") == "fit"
         startup.release(fit)  # from here on the run writes: Ctrl-C no longer just ends the process
         if fit:
-            claim_run_folder(self.trainer)
+            claim_run_folder(self.trainer, resuming=self.config.fit.get("ckpt_path") is not None)
         self.held_logs.release(emit=True)
 
 
@@ -267,14 +279,14 @@ def check_trainer(trainer: Any, model: Any, datamodule: Any) -> None:
                 )
 
 
-def claim_run_folder(trainer: Any) -> None:
+def claim_run_folder(trainer: Any, resuming: bool) -> None:
     """Create the logger's version folder now, atomically: of two runs started together with the same
     version (or picking the same next one), the second is refused, or moves on to the next number."""
     logger = trainer.logger
     if not isinstance(logger, TensorBoardLogger) or rank_zero_only.rank != 0:
         return  # the other processes of a DDP run write into rank 0's folder
     explicit = logger._version is not None
-    if explicit and Path(logger.log_dir).is_dir():
+    if resuming and Path(logger.log_dir).is_dir():
         return  # a resume continues its own folder
     Path(logger.root_dir).mkdir(parents=True, exist_ok=True)
     while True:
@@ -317,6 +329,26 @@ def logger_run_dir(config: Namespace) -> Path:
     logger = config.trainer.logger
     init = logger.init_args if isinstance(logger, Namespace) else Namespace()
     return Path(init.get("save_dir") or "logs") / str(init.get("name") or "xor")
+
+
+def newest_last(run_dir: Path) -> str:
+    """The last checkpoint of the newest step among the runs of `run_dir` (last-vN.ckpt of older
+    versions included); a file there that cannot be read is named, never silently passed over."""
+    found = list(run_dir.glob("version_*/checkpoints/last*.ckpt"))
+    if not found:
+        raise ConfigError(f"--ckpt_path last: no {run_dir}/version_*/checkpoints/last.ckpt")
+    steps = {}
+    for path in found:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                step = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("global_step")
+        except Exception as err:
+            raise ConfigError(f"--ckpt_path last: {path} cannot be read ({type(err).__name__}); pass a file") from err
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise ConfigError(f"--ckpt_path last: {path} names no global_step; pass a checkpoint file")
+        steps[path] = (step, path.stat().st_mtime_ns)
+    return str(max(found, key=steps.__getitem__))
 
 
 def log_into_run_folder(subcommand: str, config: Namespace, checkpoint: Checkpoint) -> None:
@@ -371,8 +403,11 @@ def run_folders(config: Namespace, subcommand: str) -> list[tuple[str, Path]]:
 
 def check_writable(config: Namespace, subcommand: str = "fit") -> None:
     """Every folder the run will write can be created and written, probed without leaving anything."""
-    for what, folder in run_folders(config, subcommand):
+    folders = run_folders(config, subcommand)
+    for what, folder in folders:
         check_folder(what, folder)
+    if subcommand == "fit":
+        check_space(folders, config.get("ckpt_path"))
     logger = config.trainer.logger
     if not isinstance(logger, Namespace):
         return
@@ -383,6 +418,31 @@ def check_writable(config: Namespace, subcommand: str = "fit") -> None:
             raise ConfigError(
                 f"trainer.logger version: {run} holds a run already; resume it with --ckpt_path last, "
                 "or leave the version out for a new one"
+            )
+
+
+# What a run writes besides its checkpoints: event files, config.yaml, hparams.yaml, the pictures.
+DISK_RESERVE = 1 << 20
+
+
+def check_space(folders: list[tuple[str, Path]], ckpt_path: str | None) -> None:
+    """A run that cannot save a checkpoint fails after its start; on a disk this full, fail before it.
+    An OSError, as the disk filling up during the run would give: exit 1, one line."""
+    need = DISK_RESERVE + (2 * os.path.getsize(ckpt_path) if ckpt_path and os.path.isfile(ckpt_path) else 0)
+    for _, folder in folders:
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        try:
+            stats = os.statvfs(existing)
+        except OSError:
+            continue
+        free = stats.f_bavail * stats.f_frsize
+        if free < need:
+            raise OSError(
+                errno.ENOSPC,
+                f"No space left on device ({free // 1024} KiB free; this run needs about {need // 1024} KiB)",
+                str(existing),
             )
 
 
@@ -452,7 +512,33 @@ class CurrentStderr(logging.StreamHandler):
         pass
 
 
+# OSErrors of the threads the run started (TensorBoard's event writer on a full disk): reported by
+# main() in one line instead of the thread's traceback.
+THREAD_ERRORS: list[BaseException] = []
+_RUNNING: list[XORLightningCLI] = []  # the CLI of the current main(), for cleaning up after a failure
+
+
+def _thread_failed(args: Any) -> None:
+    if isinstance(args.exc_value, OSError):
+        THREAD_ERRORS.append(args.exc_value)
+    else:
+        threading.__excepthook__(args)
+
+
+def _remove_empty_event_files() -> None:
+    """A failed write leaves TensorBoard's event file empty: a 0-byte file TensorBoard shows as a run."""
+    trainer = getattr(_RUNNING[-1], "trainer", None) if _RUNNING else None
+    for logger in getattr(trainer, "loggers", []):
+        log_dir = getattr(logger, "log_dir", None)
+        for event_file in Path(log_dir).glob("events.out.tfevents.*") if log_dir else ():
+            with contextlib.suppress(OSError):
+                if event_file.stat().st_size == 0:
+                    event_file.unlink()
+
+
 def main(args: Any = None) -> None:
+    threading.excepthook = _thread_failed
+    THREAD_ERRORS.clear()
     if not log.handlers:
         handler = CurrentStderr()
         handler.setFormatter(logging.Formatter("%(message)s"))
@@ -472,17 +558,24 @@ def main(args: Any = None) -> None:
     except KeyboardInterrupt:  # before training started, or a second Ctrl-C
         _fail("interrupted", 130)
     except OSError as err:  # a full disk, a folder that vanished: the previous last.ckpt is intact
-        where = f"{err.filename}: " if err.filename else ""
-        _fail(f"error: {_one_line(where + str(err.strerror or err))}", 1)
+        _fail_on_os_error(err)
     except Exception as err:
         if os.environ.get("XOR_LIGHTNING_TRACEBACK"):
             raise
         message = _one_line(f"{type(err).__name__}: {err}")
         _fail(f"error: {message} (XOR_LIGHTNING_TRACEBACK=1 shows where)", 1)
+    if THREAD_ERRORS:  # the run ended, but a writer thread could not write all of it
+        _fail_on_os_error(THREAD_ERRORS[0])
     interrupted = any(isinstance(c, StopOnInterrupt) and c.interrupted for c in getattr(cli.trainer, "callbacks", []))
     gc.freeze()  # nothing left to collect: exiting without a final collection saves ~1 s
     if interrupted:
         sys.exit(1)
+
+
+def _fail_on_os_error(err: OSError) -> None:
+    _remove_empty_event_files()
+    where = f"{err.filename}: " if err.filename else ""
+    _fail(f"error: {_one_line(where + str(err.strerror or err))}", 1)
 
 
 def _fail(message: str | None, code: int) -> None:
