@@ -285,7 +285,7 @@ def claim_run_folder(trainer: Any, resuming: bool) -> None:
     logger = trainer.logger
     if not isinstance(logger, TensorBoardLogger) or rank_zero_only.rank != 0:
         return  # the other processes of a DDP run write into rank 0's folder
-    explicit = logger._version is not None
+    explicit = logger._version is not None  # Lightning's own field: None until it picks the next free number
     if resuming and Path(logger.log_dir).is_dir():
         return  # a resume continues its own folder
     Path(logger.root_dir).mkdir(parents=True, exist_ok=True)
@@ -299,7 +299,7 @@ def claim_run_folder(trainer: Any, resuming: bool) -> None:
                     f"trainer.logger version: {logger.log_dir} holds a run already (another run just took it); "
                     "leave the version out for a new one"
                 ) from None
-            logger._version = logger.version + 1
+            logger._version = logger.version + 1  # another run took this number just now: the next one
 
 
 def check_config(subcommand: str, config: Namespace) -> None:
@@ -332,13 +332,15 @@ def logger_run_dir(config: Namespace) -> Path:
 
 
 def newest_last(run_dir: Path) -> str:
-    """The last checkpoint of the newest step among the runs of `run_dir` (last-vN.ckpt of older
-    versions included); a file there that cannot be read is named, never silently passed over."""
+    """The newest run's last checkpoint: of the version folder written last, the last*.ckpt of the
+    newest step (a last-vN.ckpt that older versions of this package left beside a stale last.ckpt
+    included). A file there that cannot be read is named, never silently passed over."""
     found = list(run_dir.glob("version_*/checkpoints/last*.ckpt"))
     if not found:
         raise ConfigError(f"--ckpt_path last: no {run_dir}/version_*/checkpoints/last.ckpt")
+    newest = max(found, key=lambda p: p.stat().st_mtime_ns).parent
     steps = {}
-    for path in found:
+    for path in (p for p in found if p.parent == newest):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -348,7 +350,7 @@ def newest_last(run_dir: Path) -> str:
         if isinstance(step, bool) or not isinstance(step, int):
             raise ConfigError(f"--ckpt_path last: {path} names no global_step; pass a checkpoint file")
         steps[path] = (step, path.stat().st_mtime_ns)
-    return str(max(found, key=steps.__getitem__))
+    return str(max(steps, key=steps.__getitem__))
 
 
 def log_into_run_folder(subcommand: str, config: Namespace, checkpoint: Checkpoint) -> None:
