@@ -306,8 +306,17 @@ class ReplacingCheckpointIO(TorchCheckpointIO):
         try:
             with os.fdopen(fd, "wb") as f:
                 torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())  # a full disk may only say so here: before the old file is replaced
+            os.chmod(partial, 0o666 & ~_umask())  # mkstemp's 0600: the permissions any new file gets
             os.replace(partial, target)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.remove(partial)
             raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
