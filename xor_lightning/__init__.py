@@ -1,5 +1,9 @@
 """xor-lightning: the XOR backpropagation lesson as a PyTorch Lightning project."""
 
+from xor_lightning import startup
+
+startup.guard()  # before torch and Lightning are imported; only when run as the CLI
+
 from xor_lightning import quiet
 from xor_lightning.backprop_classifier import XORBackpropClassifier
 from xor_lightning.base import XORModule

@@ -8,12 +8,14 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.strategies import DDPStrategy
 from torch import Tensor, nn
 from torchmetrics.classification import BinaryAccuracy
 
 from xor_lightning.callbacks import NotebookReport
 from xor_lightning.checks import ConfigError, parameter_count
 from xor_lightning.data import XOR_SAMPLES, XORDataModule
+from xor_lightning.sharding import CopyShardedStrategy
 
 # Values nn.Module.__setattr__ stores as plain attributes unless they name a parameter, buffer or submodule.
 _PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
@@ -144,6 +146,17 @@ class XORModule(L.LightningModule):
     def check_launch(self, trainer: L.Trainer) -> None:
         """Called by the CLI once the Trainer exists, before fit starts any process, and again in setup."""
         self.check_world_size(trainer.world_size)
+        strategy = trainer.strategy
+        # One network on several processes learns only if their gradients are averaged: DDP does that.
+        # copy_sharded leaves them apart (each process would fit its own samples) and others are untested.
+        if trainer.world_size > 1 and (
+            not isinstance(strategy, DDPStrategy) or isinstance(strategy, CopyShardedStrategy)
+        ):
+            raise ConfigError(
+                f"trainer.strategy {type(strategy).__name__}: {type(self).__name__} is one network, which "
+                f"{trainer.world_size} processes train together only under ddp (averaged gradients); "
+                "copy_sharded is for the seed studies' copies"
+            )
 
     def check_data(self, trainer: L.Trainer, datamodule: Any) -> None:
         """Called with `check_launch`: refuse data this module cannot train on (chunks of several updates)."""

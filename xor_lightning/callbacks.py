@@ -14,6 +14,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import Tensor
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
+from xor_lightning import startup
 from xor_lightning.checks import check_positive_int
 from xor_lightning.data import xor_truth_table
 
@@ -140,12 +141,29 @@ class StopOnInterrupt(L.Callback):
             self._previous = signal.signal(signal.SIGINT, self._request_stop)
         except ValueError:  # not the main thread: leave Ctrl-C to Python
             self._previous = None
+        if startup.requested:  # a Ctrl-C while the run was starting, held until now
+            startup.requested = False
+            self.interrupted = True
+            if trainer.world_size == 1:  # several processes: decided together, below
+                trainer.should_stop = True
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        # A signal reaches one process (Ctrl-C in a terminal reaches all, `kill -INT` one): every rank must
+        # stop after the same step, or the others wait in a collective for ever. One small all-reduce a step.
+        if trainer.world_size > 1 and trainer.strategy.reduce_boolean_decision(self.interrupted, all=False):
+            self.interrupted = True
+            trainer.should_stop = True
 
     def _request_stop(self, signum: int, frame: Any) -> None:
         if self.interrupted or self._trainer is None:
             raise KeyboardInterrupt
         self.interrupted = True
-        self._trainer.should_stop = True
+        # Several processes stop together, at the end of a step (on_train_batch_end): a flag set here on
+        # one rank only, between two of those decisions, would stop it a step before the others.
+        if self._trainer.world_size == 1:
+            self._trainer.should_stop = True
         print("interrupt: stopping after the current step (Ctrl-C again to stop now)", file=sys.stderr, flush=True)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -7,13 +7,19 @@ else is refused in one sentence, and nothing in it is ever imported or unpickled
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
+import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lightning
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from packaging.version import InvalidVersion, Version
 
 from xor_lightning.base import XORModule
 from xor_lightning.checks import ConfigError, check_fits
@@ -63,9 +69,15 @@ def read_checkpoint(
     if not Path(path).is_file():
         raise ConfigError(f"--ckpt_path {name}: no such checkpoint file")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns of a pickle protocol other than its own before refusing a payload: the refusal
+            # below says what matters, in one line.
+            warnings.simplefilter("ignore")
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated, not a checkpoint, or a pickle payload: never executed
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if reason.startswith("Weights only load failed"):
+            reason = "it holds pickled Python objects, which are never unpickled"
         raise ConfigError(f"--ckpt_path {name}: not a loadable checkpoint ({reason[:120]})") from err
 
     def refuse(problem: str) -> ConfigError:
@@ -105,10 +117,12 @@ def read_checkpoint(
     global_step = checkpoint.get("global_step")
     if not isinstance(global_step, int) or global_step < 0:
         raise refuse("global_step is missing or negative")
+    # Lightning migrates by this version and restores the callbacks' states for every subcommand.
+    _check_lightning_version(checkpoint.get("pytorch-lightning_version"), refuse)
+    _check_callback_states(checkpoint, Path(path), refuse)
     if resume:
         single = "num_copies" not in hparams and "architectures" not in hparams  # the studies' lrs are per copy
         _check_resumable(checkpoint, len(list(model.parameters())), hparams.get("lr") if single else None, refuse)
-        _check_callback_states(checkpoint, Path(path), refuse)
     return Checkpoint(name, cls, hparams, global_step, _checkpoint_dirpath(checkpoint))
 
 
@@ -154,8 +168,50 @@ def _check_resumable(checkpoint: dict, n_params: int, lr: Any, refuse: Any) -> N
     loops = checkpoint.get("loops")
     if not isinstance(loops, dict) or not isinstance(loops.get("fit_loop"), dict):
         raise refuse("has no training-loop state to resume from")
-    if not isinstance(checkpoint.get("pytorch-lightning_version"), str):
+    _check_loops(loops, "loops", refuse)
+    epoch = checkpoint.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise refuse("its epoch is missing or not a non-negative integer")
+
+
+# Lightning >= 2.0 writes the loops' state this package resumes; older checkpoints need migrations that
+# expect keys ours never had (a KeyError inside Lightning), and a newer Lightning's may not load here.
+OLDEST_LIGHTNING = Version("2.0.0")
+COUNTERS = frozenset({"ready", "started", "processed", "completed", "_batches_that_stepped"})
+
+
+def _check_lightning_version(version: Any, refuse: Any) -> None:
+    if not isinstance(version, str):
         raise refuse("names no Lightning version")
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        raise refuse(f"names the Lightning version {version[:40]!r}, which is not a version") from None
+    installed = Version(lightning.__version__)
+    if parsed < OLDEST_LIGHTNING or parsed.release[:2] > installed.release[:2]:
+        raise refuse(
+            f"was written by Lightning {parsed}; this one ({installed}) reads checkpoints of "
+            f"{OLDEST_LIGHTNING} to {installed.major}.{installed.minor}.x"
+        )
+
+
+def _check_loops(state: Any, where: str, refuse: Any, depth: int = 0) -> None:
+    """The loops' state is nested mappings of counters: Lightning adds to them, so each must be a count."""
+    if depth > 8 or not isinstance(state, dict):
+        raise refuse(f"its training-loop state {where} is not a mapping")
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise refuse(f"its training-loop state {where} has a key that is not a name")
+        if key in COUNTERS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise refuse(f"its training-loop counter {where}.{key} is not a non-negative integer")
+        elif key == "is_last_batch":
+            if not isinstance(value, bool):
+                raise refuse(f"its training-loop flag {where}.{key} is not true or false")
+        elif isinstance(value, dict):
+            _check_loops(value, f"{where}.{key}", refuse, depth + 1)
+        elif not (isinstance(value, list) and all(isinstance(v, dict) for v in value)) and value is not None:
+            raise refuse(f"its training-loop state {where}.{key} is not a mapping")
 
 
 PATH_KEYS = ("best_model_path", "last_model_path", "kth_best_model_path")
@@ -174,6 +230,7 @@ def _check_callback_states(checkpoint: dict, path: Path, refuse: Any) -> None:
         if not isinstance(state, dict):
             raise refuse(f"the state of {str(key)[:40]} is not a mapping")
         if str(key).startswith("ModelCheckpoint"):
+            _check_model_checkpoint_state(state, refuse)
             # Paths as that run spelled them: each must be a .ckpt file directly in its dirpath, no "..".
             folder = os.path.normpath(str(state.get("dirpath", "")))
             named = [state.get(k) for k in PATH_KEYS] + list((state.get("best_k_models") or {}).keys())
@@ -186,7 +243,13 @@ def _check_callback_states(checkpoint: dict, path: Path, refuse: Any) -> None:
         elif str(key).startswith("DecisionBoundary"):
             snaps = state.get("snapshots", [])
             if not isinstance(snaps, list) or not all(
-                isinstance(x, (list, tuple)) and len(x) == 3 and isinstance(x[2], torch.Tensor) and x[2].dim() == 2
+                isinstance(x, (list, tuple))
+                and len(x) == 3
+                and _is_step(x[0])
+                and _is_number(x[1])
+                and isinstance(x[2], torch.Tensor)
+                and x[2].dim() == 2
+                and x[2].is_floating_point()
                 for x in snaps
             ):
                 raise refuse("its DecisionBoundary snapshots are not (step, cost, grid) entries")
@@ -194,3 +257,66 @@ def _check_callback_states(checkpoint: dict, path: Path, refuse: Any) -> None:
             steps, costs = state.get("steps", []), state.get("costs", [])
             if not (isinstance(steps, list) and isinstance(costs, list) and len(steps) == len(costs)):
                 raise refuse("its LossCurve state does not pair steps with costs")
+            if not (all(_is_step(s) for s in steps) and all(_is_number(c) for c in costs)):
+                raise refuse("its LossCurve state holds steps or costs that are not numbers")
+
+
+def _is_step(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_model_checkpoint_state(state: dict, refuse: Any) -> None:
+    """What ModelCheckpoint.load_state_dict reads, by type: paths are text, scores numbers or tensors."""
+
+    def score(value: Any) -> bool:
+        return value is None or _is_number(value) or (isinstance(value, torch.Tensor) and value.numel() == 1)
+
+    for key in ("best_model_score", "best_model_path"):
+        if key not in state:
+            raise refuse(f"its ModelCheckpoint state has no {key}")
+    for key in ("dirpath", "monitor", *PATH_KEYS):
+        if state.get(key) is not None and not isinstance(state[key], str):
+            raise refuse(f"its ModelCheckpoint {key} is not text")
+    for key in ("best_model_score", "current_score", "kth_value"):
+        if not score(state.get(key)):
+            raise refuse(f"its ModelCheckpoint {key} is not a score")
+    best = state.get("best_k_models") or {}
+    if not isinstance(best, dict) or not all(score(v) for v in best.values()):
+        raise refuse("its ModelCheckpoint best_k_models is not a mapping of files to scores")
+
+
+class ReplacingCheckpointIO(TorchCheckpointIO):
+    """Writes a checkpoint beside its target and renames it into place: a full disk or a crash while
+    saving leaves the previous file (last.ckpt of the run being resumed) whole, never half of it.
+
+    Lightning's own save truncates the target before writing the bytes.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        if storage_options is not None or "://" in str(path):  # not a local file: Lightning's own way
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())  # a full disk may only say so here: before the old file is replaced
+            os.chmod(partial, 0o666 & ~_umask())  # mkstemp's 0600: the permissions any new file gets
+            os.replace(partial, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(partial)
+            raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -8,25 +8,40 @@ back until the run is known to be able to start.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gc
 import logging
 import os
 import re
 import sys
 import tempfile
+import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from jsonargparse import ArgumentError, Namespace
+from lightning.fabric.plugins.environments import LightningEnvironment
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from xor_lightning import startup
 from xor_lightning.base import NonFiniteError, XORModule
 from xor_lightning.callbacks import NotebookReport, StopOnInterrupt
-from xor_lightning.checkpoints import TRAINING_ONLY, Checkpoint, model_classes, read_checkpoint
+from xor_lightning.checkpoints import (
+    TRAINING_ONLY,
+    Checkpoint,
+    ReplacingCheckpointIO,
+    model_classes,
+    read_checkpoint,
+)
 from xor_lightning.checks import ConfigError
 from xor_lightning.data import XORDataModule
 from xor_lightning.inputs import check_arguments
@@ -60,6 +75,7 @@ class SaveFitConfig(SaveConfigCallback):
 class XORLightningCLI(LightningCLI):
     def __init__(self, args: Any = None, run: bool = True) -> None:
         self.held_logs = HeldLogs()
+        _RUNNING[:] = [self]
         try:
             super().__init__(
                 XORModule,
@@ -101,6 +117,9 @@ class XORLightningCLI(LightningCLI):
                 "checkpoint.save_last": True,
                 "checkpoint.save_on_train_epoch_end": True,
                 "checkpoint.save_on_exception": True,
+                # A resume whose ModelCheckpoint state names another spelling of its folder (another
+                # working folder) would otherwise write last-v1.ckpt beside a stale last.ckpt.
+                "checkpoint.enable_version_counter": False,
             }
         )
 
@@ -123,17 +142,13 @@ class XORLightningCLI(LightningCLI):
                 "(the newest run of this config) or a checkpoint file"
             )
             _no_logger(config)
-        check_writable(config)
+        check_writable(config, subcommand)
 
     def _use_checkpoint(self, subcommand: str, config: Namespace) -> None:
         """Resolve `last`, check the whole file, compare it with what the user asked for."""
         path = str(config.ckpt_path)
         if path == "last":
-            run_dir = logger_run_dir(config)
-            found = sorted(run_dir.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-            if not found:
-                raise ConfigError(f"--ckpt_path last: no {run_dir}/version_*/checkpoints/last.ckpt")
-            path = str(found[-1])
+            path = newest_last(logger_run_dir(config))
         asked = str(config.model.class_path)
         own = {}
         if self.explicit_model["class_path"] and asked not in model_classes():  # the user's own module
@@ -204,7 +219,87 @@ class XORLightningCLI(LightningCLI):
                         f"trainer.{flag}: {type(self.model).__name__} applies its own updates (manual "
                         "optimization), so Lightning cannot clip or accumulate them; drop the flag"
                     )
+        check_trainer(self.trainer, self.model, self.datamodule)
+        if type(self.trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            self.trainer.strategy.checkpoint_io = ReplacingCheckpointIO()
+        fit = self.config.get("subcommand") == "fit"
+        startup.release(fit)  # from here on the run writes: Ctrl-C no longer just ends the process
+        if fit:
+            claim_run_folder(self.trainer, resuming=self.config.fit.get("ckpt_path") is not None)
         self.held_logs.release(emit=True)
+
+
+# Precisions the lesson's float32 data and modules run under: "-true" ones other than 32 make the
+# weights another dtype than the data ("mat1 and mat2 must have the same dtype"); autocast keeps them.
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
+# What the CLI's runs log, for a callback's `monitor`: NotebookReport's cost, and validation's metrics.
+TRAIN_METRICS, VAL_METRICS = frozenset({"train_loss"}), frozenset({"val_loss", "val_acc", "step"})
+
+
+def check_trainer(trainer: Any, model: Any, datamodule: Any) -> None:
+    """Trainer and callback settings that Lightning would refuse only once the run has started (or
+    never: a second node that never comes), checked when the Trainer exists and nothing is written."""
+    if str(trainer.precision) not in PRECISIONS:
+        raise ConfigError(
+            f"trainer.precision {trainer.precision}: the XOR data and modules are float32 (the notebook's "
+            f"bits); use one of {', '.join(PRECISIONS)}"
+        )
+    environment = getattr(trainer.strategy, "cluster_environment", None)
+    if (
+        trainer.num_nodes > 1
+        and isinstance(environment, LightningEnvironment)
+        and not {"MASTER_ADDR", "NODE_RANK"} <= set(os.environ)
+    ):
+        raise ConfigError(
+            f"trainer.num_nodes {trainer.num_nodes}: no launcher says which node this is (NODE_RANK, "
+            "MASTER_ADDR unset), so the run would wait for the other nodes forever; start it with torchrun "
+            "or SLURM, or set them on every node"
+        )
+    validating = trainer.limit_val_batches != 0
+    interval = trainer.val_check_interval
+    if isinstance(datamodule, XORDataModule) and isinstance(interval, int) and not isinstance(interval, bool):
+        batches, limit = datamodule.steps_per_epoch, trainer.limit_train_batches
+        batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+        if interval > batches and trainer.check_val_every_n_epoch is not None and validating:
+            raise ConfigError(
+                f"trainer.val_check_interval {interval} is more than the {batches} steps of an epoch "
+                "(data.steps_per_epoch); use at most that, or --trainer.check_val_every_n_epoch null"
+            )
+    if type(model).__module__.startswith("xor_lightning") and all(
+        type(c).__module__.startswith(("xor_lightning", "lightning")) for c in trainer.callbacks
+    ):  # only our own code logs: what it logs is known
+        logged = TRAIN_METRICS | (VAL_METRICS if validating else frozenset())
+        for callback in trainer.callbacks:
+            monitor = getattr(callback, "monitor", None)
+            if isinstance(monitor, str) and monitor not in logged:
+                what = "checkpoint" if isinstance(callback, ModelCheckpoint) else type(callback).__name__
+                also = "" if validating else " (validation is off: limit_val_batches 0)"
+                raise ConfigError(
+                    f"{what}.monitor {monitor!r}: no such metric is logged{also}; choose one of {sorted(logged)}"
+                )
+
+
+def claim_run_folder(trainer: Any, resuming: bool) -> None:
+    """Create the logger's version folder now, atomically: of two runs started together with the same
+    version (or picking the same next one), the second is refused, or moves on to the next number."""
+    logger = trainer.logger
+    if not isinstance(logger, TensorBoardLogger) or rank_zero_only.rank != 0:
+        return  # the other processes of a DDP run write into rank 0's folder
+    explicit = logger._version is not None  # Lightning's own field: None until it picks the next free number
+    if resuming and Path(logger.log_dir).is_dir():
+        return  # a resume continues its own folder
+    Path(logger.root_dir).mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            os.mkdir(logger.log_dir)
+            return
+        except FileExistsError:
+            if explicit:
+                raise ConfigError(
+                    f"trainer.logger version: {logger.log_dir} holds a run already (another run just took it); "
+                    "leave the version out for a new one"
+                ) from None
+            logger._version = logger.version + 1  # another run took this number just now: the next one
 
 
 def check_config(subcommand: str, config: Namespace) -> None:
@@ -236,6 +331,28 @@ def logger_run_dir(config: Namespace) -> Path:
     return Path(init.get("save_dir") or "logs") / str(init.get("name") or "xor")
 
 
+def newest_last(run_dir: Path) -> str:
+    """The newest run's last checkpoint: of the version folder written last, the last*.ckpt of the
+    newest step (a last-vN.ckpt that older versions of this package left beside a stale last.ckpt
+    included). A file there that cannot be read is named, never silently passed over."""
+    found = list(run_dir.glob("version_*/checkpoints/last*.ckpt"))
+    if not found:
+        raise ConfigError(f"--ckpt_path last: no {run_dir}/version_*/checkpoints/last.ckpt")
+    newest = max(found, key=lambda p: p.stat().st_mtime_ns).parent
+    steps = {}
+    for path in (p for p in found if p.parent == newest):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                step = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("global_step")
+        except Exception as err:
+            raise ConfigError(f"--ckpt_path last: {path} cannot be read ({type(err).__name__}); pass a file") from err
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise ConfigError(f"--ckpt_path last: {path} names no global_step; pass a checkpoint file")
+        steps[path] = (step, path.stat().st_mtime_ns)
+    return str(max(steps, key=steps.__getitem__))
+
+
 def log_into_run_folder(subcommand: str, config: Namespace, checkpoint: Checkpoint) -> None:
     """Resuming continues the checkpoint's own version folder, so TensorBoard's steps continue;
     validate/test/predict log there too (beside the fit), or nowhere if the file lies elsewhere."""
@@ -259,31 +376,106 @@ def _no_logger(config: Namespace) -> None:
     config.trainer.logger = False  # evaluating nothing trained makes no run folder
 
 
-def check_writable(config: Namespace) -> None:
-    """The run folder can be created and written, probed without leaving anything behind."""
+def run_folders(config: Namespace, subcommand: str) -> list[tuple[str, Path]]:
+    """(what, folder) for every folder the run will write: the logger's run (and, resuming, its version
+    and checkpoints folders), and ModelCheckpoint's folder wherever it lies."""
+    logger, trainer = config.trainer.logger, config.trainer
+    folders = []
+    root = Path(trainer.get("default_root_dir") or ".")
+    log_dir = None
+    if isinstance(logger, Namespace):
+        run_dir = logger_run_dir(config)
+        folders.append(("trainer.logger save_dir", run_dir))
+        version = logger.init_args.get("version")
+        if version is not None:
+            log_dir = run_dir / (version if isinstance(version, str) else f"version_{version}")
+            folders.append(("trainer.logger version", log_dir))
+    elif logger is not False and logger is not None:
+        return folders  # a logger of the user's own: its folder is its business
+    if subcommand == "fit" and trainer.get("enable_checkpointing") is not False:
+        dirpath = config.checkpoint.get("dirpath")
+        if dirpath is not None:
+            folders.append(("checkpoint.dirpath", Path(dirpath)))
+        elif log_dir is not None:
+            folders.append(("trainer.logger version", log_dir / "checkpoints"))
+        elif not isinstance(logger, Namespace):  # no logger: Lightning writes default_root_dir/checkpoints
+            folders.append(("trainer.default_root_dir", root / "checkpoints"))
+    return folders
+
+
+def check_writable(config: Namespace, subcommand: str = "fit") -> None:
+    """Every folder the run will write can be created and written, probed without leaving anything."""
+    folders = run_folders(config, subcommand)
+    for what, folder in folders:
+        check_folder(what, folder)
+    if subcommand == "fit":
+        check_space(folders, config.get("ckpt_path"))
     logger = config.trainer.logger
     if not isinstance(logger, Namespace):
         return
-    folder = logger_run_dir(config)
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ConfigError(f"trainer.logger save_dir: {existing} is a file, not a folder")
     version = logger.init_args.get("version")
     if version is not None and config.get("ckpt_path") is None:
-        run = folder / (version if isinstance(version, str) else f"version_{version}")
+        run = logger_run_dir(config) / (version if isinstance(version, str) else f"version_{version}")
         if run.exists():
             raise ConfigError(
                 f"trainer.logger version: {run} holds a run already; resume it with --ckpt_path last, "
                 "or leave the version out for a new one"
             )
+
+
+# What a run writes besides its checkpoints: event files, config.yaml, hparams.yaml, the pictures.
+DISK_RESERVE = 1 << 20
+
+
+def check_space(folders: list[tuple[str, Path]], ckpt_path: str | None) -> None:
+    """A run that cannot save a checkpoint fails after its start; on a disk this full, fail before it.
+    An OSError, as the disk filling up during the run would give: exit 1, one line."""
+    need = DISK_RESERVE + (2 * os.path.getsize(ckpt_path) if ckpt_path and os.path.isfile(ckpt_path) else 0)
+    for _, folder in folders:
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        try:
+            stats = os.statvfs(existing)
+        except OSError:
+            continue
+        free = stats.f_bavail * stats.f_frsize
+        if free < need:
+            raise OSError(
+                errno.ENOSPC,
+                f"No space left on device ({free // 1024} KiB free; this run needs about {need // 1024} KiB)",
+                str(existing),
+            )
+
+
+def check_folder(what: str, folder: Path) -> None:
+    """`folder` (or the part of it that exists) is a writable folder, and every name in it fits the
+    filesystem; ConfigError naming `what` otherwise."""
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if existing.is_symlink() and not existing.exists():
+        raise ConfigError(f"{what}: {existing} is a symbolic link to {os.readlink(existing)}, which does not exist")
+    if not existing.is_dir():
+        raise ConfigError(f"{what}: {existing} is a file, not a folder")
     try:
+        name_max = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    for part in folder.parts:
+        if len(os.fsencode(part)) > name_max:
+            raise ConfigError(
+                f"{what}: the name {part[:40]}... is longer than the filesystem allows ({name_max} bytes)"
+            )
+    try:
+        times = os.stat(existing)
         fd, probe = tempfile.mkstemp(dir=existing, prefix=".xor-probe-")
         os.close(fd)
         os.remove(probe)
     except OSError as err:
-        raise ConfigError(f"trainer.logger save_dir: cannot write in {existing} ({err.strerror})") from err
+        raise ConfigError(f"{what}: cannot write in {existing} ({err.strerror or err})") from err
+    with contextlib.suppress(OSError):  # the probe changed the folder's mtime: a refused run leaves it as it was
+        os.utime(existing, ns=(times.st_atime_ns, times.st_mtime_ns))
 
 
 def _plain(value: Any) -> Any:
@@ -322,7 +514,33 @@ class CurrentStderr(logging.StreamHandler):
         pass
 
 
+# OSErrors of the threads the run started (TensorBoard's event writer on a full disk): reported by
+# main() in one line instead of the thread's traceback.
+THREAD_ERRORS: list[BaseException] = []
+_RUNNING: list[XORLightningCLI] = []  # the CLI of the current main(), for cleaning up after a failure
+
+
+def _thread_failed(args: Any) -> None:
+    if isinstance(args.exc_value, OSError):
+        THREAD_ERRORS.append(args.exc_value)
+    else:
+        threading.__excepthook__(args)
+
+
+def _remove_empty_event_files() -> None:
+    """A failed write leaves TensorBoard's event file empty: a 0-byte file TensorBoard shows as a run."""
+    trainer = getattr(_RUNNING[-1], "trainer", None) if _RUNNING else None
+    for logger in getattr(trainer, "loggers", []):
+        log_dir = getattr(logger, "log_dir", None)
+        for event_file in Path(log_dir).glob("events.out.tfevents.*") if log_dir else ():
+            with contextlib.suppress(OSError):
+                if event_file.stat().st_size == 0:
+                    event_file.unlink()
+
+
 def main(args: Any = None) -> None:
+    threading.excepthook = _thread_failed
+    THREAD_ERRORS.clear()
     if not log.handlers:
         handler = CurrentStderr()
         handler.setFormatter(logging.Formatter("%(message)s"))
@@ -342,17 +560,24 @@ def main(args: Any = None) -> None:
     except KeyboardInterrupt:  # before training started, or a second Ctrl-C
         _fail("interrupted", 130)
     except OSError as err:  # a full disk, a folder that vanished: the previous last.ckpt is intact
-        where = f"{err.filename}: " if err.filename else ""
-        _fail(f"error: {_one_line(where + str(err.strerror or err))}", 1)
+        _fail_on_os_error(err)
     except Exception as err:
         if os.environ.get("XOR_LIGHTNING_TRACEBACK"):
             raise
         message = _one_line(f"{type(err).__name__}: {err}")
         _fail(f"error: {message} (XOR_LIGHTNING_TRACEBACK=1 shows where)", 1)
+    if THREAD_ERRORS:  # the run ended, but a writer thread could not write all of it
+        _fail_on_os_error(THREAD_ERRORS[0])
     interrupted = any(isinstance(c, StopOnInterrupt) and c.interrupted for c in getattr(cli.trainer, "callbacks", []))
     gc.freeze()  # nothing left to collect: exiting without a final collection saves ~1 s
     if interrupted:
         sys.exit(1)
+
+
+def _fail_on_os_error(err: OSError) -> None:
+    _remove_empty_event_files()
+    where = f"{err.filename}: " if err.filename else ""
+    _fail(f"error: {_one_line(where + str(err.strerror or err))}", 1)
 
 
 def _fail(message: str | None, code: int) -> None:

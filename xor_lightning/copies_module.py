@@ -23,7 +23,16 @@ def check_lrs(lr: float | list[float]) -> list[float]:
     lrs = [lr] if isinstance(lr, (int, float)) else list(lr)
     if not lrs:
         raise ValueError("lr must be a number or a non-empty list of numbers")
-    return [check_lr(r) for r in lrs]
+    lrs = [check_lr(r) for r in lrs]
+    check_distinct("lr", lrs)
+    return lrs
+
+
+def check_distinct(name: str, values: list) -> None:
+    """A study's results are kept per value: one given twice would be merged into one row silently."""
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{name} lists {', '.join(repeated)} more than once; give each value once")
 
 
 def check_solved_cost(solved_cost: float) -> float:

@@ -206,7 +206,16 @@ def summarize(logs: Path) -> str:
     for folder in sorted(logs.glob("study_*")):
         finished = sorted((p.parent for p in folder.glob("version_*/study.csv")), key=lambda p: p.stat().st_mtime)
         if finished:
-            runs.append(read_run(finished[-1]))
+            import yaml
+
+            try:
+                runs.append(read_run(finished[-1]))
+            except (OSError, ValueError, KeyError, TypeError, IndexError, csv.Error, yaml.YAMLError) as err:
+                # A damaged or hand-edited run folder: name it, in one line, not a traceback.
+                reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+                raise SystemExit(
+                    f"error: {finished[-1]}: its study.csv, hparams or config is damaged ({reason})"
+                ) from err
     if not runs:
         raise SystemExit(f"error: no {logs}/study_*/version_*/study.csv: run `make study` first")
     runs.sort(key=lambda r: (len(r[0]), r[0]))

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from xor_lightning.checks import check_hidden_sizes
 from xor_lightning.copies import Gradient
-from xor_lightning.copies_module import CopiesModule, check_lrs, check_solved_cost
+from xor_lightning.copies_module import CopiesModule, check_distinct, check_lrs, check_solved_cost
 
 WIDTHS_AND_DEEP = [[1], [2], [3], [4], [5], [6], [7], [8], [10, 10, 10]]
 LRS = [0.1, 0.3, 1.0, 3.0, 10.0]
@@ -44,6 +44,7 @@ class XORStudyGrid(CopiesModule):
         architectures = [check_hidden_sizes(h) for h in architectures]
         if not architectures:
             raise ValueError("architectures must name at least one architecture")
+        check_distinct("architectures", architectures)
         lr = check_lrs(lr)
         check_solved_cost(solved_cost)
         self.save_hyperparameters()  # the checked locals: plain lists
