@@ -103,6 +103,8 @@ def read_checkpoint(
         # Before building anything: the study grid holds several architectures, the studies several lrs.
         lrs = hparams.get("lr", 1.0)
         copies = hparams.get("num_copies", 1) * (len(lrs) if isinstance(lrs, list) else 1)
+        for key in ("activations", "optimizers"):  # the grid has one stack per architecture x these
+            copies *= len(hparams[key]) if isinstance(hparams.get(key), list) else 1
         check_fits(hparams.get("architectures", [hparams.get("hidden_sizes", ())]), copies)
         with torch.device("meta"):  # shapes only: no memory, no random numbers drawn
             model = cls(**hparams)

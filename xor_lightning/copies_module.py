@@ -13,8 +13,8 @@ from xor_lightning.base import XORModule
 from xor_lightning.checks import ConfigError, check_fits, check_lr, check_positive_int
 from xor_lightning.copies import CopyStack, Gradient
 from xor_lightning.data import xor_truth_table
-from xor_lightning.per_copy_sgd import PerCopySGD
 from xor_lightning.sharding import NAME, CopyShardedStrategy, concat_shards, shard_bounds
+from xor_lightning.study_settings import check_settings, check_stateless_when_sharded, per_copy_optimizer
 
 
 def check_lrs(lr: float | list[float]) -> list[float]:
@@ -33,17 +33,30 @@ def check_solved_cost(solved_cost: float) -> float:
 class CopiesModule(XORModule):
     """Base class: `stacks` holds one CopyStack per architecture, all with the same copies (lrs x seeds)."""
 
+    own_update_reason = "each copy's update is the per-copy form of its `optimizer` argument, e.g. 'Adam'"
+
     def build_stacks(
-        self, architectures: list[list[int]], lrs: list[float], num_seeds: int, first_seed: int, gradient: Gradient
+        self,
+        architectures: list[list[int]],
+        lrs: list[float],
+        num_seeds: int,
+        first_seed: int,
+        gradient: Gradient,
+        settings: list[tuple[str, str]] | None = None,
     ) -> None:
+        """settings: (activation, optimizer spec) of each architecture's stack; default sigmoid and SGD."""
         check_positive_int("num_copies", num_seeds)
         if gradient not in ("autograd", "notebook", "mean"):
             raise ValueError(f"gradient must be 'autograd', 'notebook' or 'mean', got {gradient!r}")
+        settings = check_settings(settings or [("sigmoid", "SGD")] * len(architectures), gradient)
         check_fits(architectures, num_seeds * len(lrs))  # before anything is allocated
         self.automatic_optimization = False
         self.lrs, self.num_seeds, self.first_seed = lrs, num_seeds, first_seed
         self.total_copies = num_seeds * len(lrs)  # per architecture, over all processes
-        self.stacks = nn.ModuleList(CopyStack(h, lrs, num_seeds, first_seed, gradient) for h in architectures)
+        self.stacks = nn.ModuleList(
+            CopyStack(h, lrs, num_seeds, first_seed, gradient, activation, optimizer)
+            for h, (activation, optimizer) in zip(architectures, settings, strict=True)
+        )
         X, Y = xor_truth_table()  # every copy sees all four samples on every process
         self.register_buffer("X", X, persistent=False)
         self.register_buffer("Y", Y, persistent=False)
@@ -60,6 +73,7 @@ class CopiesModule(XORModule):
     def check_launch(self, trainer: L.Trainer) -> None:
         world = trainer.world_size
         self.check_world_size(world)
+        check_stateless_when_sharded(self.stacks, world)
         if world > 1 and not isinstance(trainer.strategy, CopyShardedStrategy):
             raise ConfigError(
                 f"{type(self).__name__} on {world} processes needs --trainer.strategy {NAME}: "
@@ -80,7 +94,7 @@ class CopiesModule(XORModule):
         return concat_shards(self.all_gather(t), self.sharded_over) if self.sharded_over > 1 else t
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return PerCopySGD(self.stacks)
+        return per_copy_optimizer(self.stacks)
 
     def layer_params(self) -> list[tuple[Tensor, Tensor]]:  # what the inspection callbacks show: the first stack
         return self.stacks[0].layer_params()

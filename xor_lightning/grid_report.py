@@ -9,7 +9,7 @@ from pathlib import Path
 
 import lightning as L
 
-from xor_lightning.study import architecture_name, cell_numbers, per_lr
+from xor_lightning.study import cell_numbers, per_lr
 from xor_lightning.study_grid import XORStudyGrid
 from xor_lightning.study_plot import heatmaps
 
@@ -59,7 +59,7 @@ class GridReport(L.Callback):
         log_dir = trainer.log_dir  # a collective under a multi-process strategy: every rank asks
         if not trainer.is_global_zero or pl_module.final_stats is None:
             return
-        names = [architecture_name(h) for h in pl_module.hparams.architectures]
+        names = pl_module.row_names()  # the architectures, with activation and optimizer if the grid varies them
         lrs = pl_module.lrs
         cells = {}
         for name, stats in zip(names, pl_module.final_stats, strict=True):
@@ -75,7 +75,8 @@ class GridReport(L.Callback):
         table = markdown(cells, names, lrs, trainer.global_step)
         (out / "study_grid.md").write_text(table)
         print(table, end="", flush=True)
-        title = f"XOR with plain SGD: {pl_module.num_seeds} seeds per cell, {trainer.global_step} steps"
+        title = f"XOR with {pl_module.trained_with()}: "
+        title += f"{pl_module.num_seeds} seeds per cell, {trainer.global_step} steps"
         columns = [f"{lr:g}" for lr in lrs]
         solved, median = (matrix(cells, names, lrs, k) for k in ("fraction_solved", "steps_median"))
         heatmaps(names, columns, solved, median, out / "study_grid.png", title)
