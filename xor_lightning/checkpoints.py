@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,14 +57,15 @@ def read_checkpoint(
     resume: bool = False,
     expected: type[XORModule] | None = None,
     own: dict | None = None,
-    optimizer: tuple | None = None,
+    optimizer: Callable[[type[XORModule]], tuple] | None = None,
 ) -> Checkpoint:
     """Load `path` with weights_only=True and check all of it; ConfigError says what is wrong.
 
     `expected`: the module asked for, used when the checkpoint names no class (a checkpoint written by a
     plain Trainer, not the CLI). `own`: {class_path: class} the user named in a config (their own code,
-    already imported by their choice), also accepted. `optimizer`: what the resumed run will build,
-    (class, init args without lr, scheduler class path or None, scheduler init args); a single run's
+    already imported by their choice), also accepted. `optimizer`: given the checkpoint's module class,
+    what the resumed run will build, (class, init args without lr, scheduler class path or None, scheduler
+    init args); a single run's
     checkpoint must match it in every setting (the studies' optimizers are their hyperparameters).
     """
     name = str(path)
@@ -123,7 +125,7 @@ def read_checkpoint(
         lr = hparams.get("lr") if single else None
         _check_resumable(checkpoint, len(list(model.parameters())), lr, refuse)
         if single and optimizer is not None and isinstance(lr, (int, float)):
-            check_resumed(checkpoint, checkpoint["optimizer_states"][0]["param_groups"], optimizer, lr, refuse)
+            check_resumed(checkpoint, checkpoint["optimizer_states"][0]["param_groups"], optimizer(cls), lr, refuse)
         _check_callback_states(checkpoint, Path(path), refuse)
     return Checkpoint(name, cls, hparams, global_step, _checkpoint_dirpath(checkpoint))
 

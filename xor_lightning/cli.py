@@ -146,7 +146,7 @@ class XORLightningCLI(LightningCLI):
                 own[asked] = cls
         expected = {**model_classes(), **own}.get(asked)
         resume = subcommand == "fit"
-        optimizer = configured(config, expected) if resume and expected is not None else None
+        optimizer = (lambda cls: configured(config, cls)) if resume else None
         checkpoint = read_checkpoint(path, resume=resume, expected=expected, own=own, optimizer=optimizer)
         self._compare(subcommand, config, checkpoint)
         config.ckpt_path = path

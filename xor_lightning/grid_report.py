@@ -51,7 +51,14 @@ def markdown(cells: dict, names: list[str], lrs: list[float], steps: int) -> str
 
 
 class GridReport(L.Callback):
-    """At the end of fit, on rank 0, from the copies gathered from every process."""
+    """At the end of fit, on rank 0, from the copies gathered from every process.
+
+    Args:
+        name: the files' name, logs/NAME.csv, .md, .png (the cures study writes study_cures.*).
+    """
+
+    def __init__(self, name: str = "study_grid") -> None:
+        self.name = name
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not isinstance(pl_module, XORStudyGrid):
@@ -67,19 +74,19 @@ class GridReport(L.Callback):
                 cells[name, lr] = cell_numbers(**s)
         out = Path(trainer.logger.save_dir if trainer.logger else trainer.default_root_dir)
         out.mkdir(parents=True, exist_ok=True)
-        with open(out / "study_grid.csv", "w", newline="") as f:
+        with open(out / f"{self.name}.csv", "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(CSV_COLUMNS)
             for (name, lr), c in cells.items():
                 writer.writerow([name, f"{lr:g}", *(fmt(c[k]) for k in CSV_COLUMNS[2:])])
         table = markdown(cells, names, lrs, trainer.global_step)
-        (out / "study_grid.md").write_text(table)
+        (out / f"{self.name}.md").write_text(table)
         print(table, end="", flush=True)
         title = f"XOR with {pl_module.trained_with()}: "
         title += f"{pl_module.num_seeds} seeds per cell, {trainer.global_step} steps"
         columns = [f"{lr:g}" for lr in lrs]
         solved, median = (matrix(cells, names, lrs, k) for k in ("fraction_solved", "steps_median"))
-        heatmaps(names, columns, solved, median, out / "study_grid.png", title)
+        heatmaps(names, columns, solved, median, out / f"{self.name}.png", title)
         if log_dir is not None:
             run = Path(log_dir)
             run.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,144 @@
+"""Activations and optimizers: each equals an independent plain-torch run, single and vectorised."""
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from tests.oracle import X, Y
+from xor_lightning import XORClassifier, XORDataModule, XOREnsemble
+from xor_lightning.per_copy_optim import parse_spec
+from xor_lightning.study_grid import XORStudyGrid
+
+MODULES = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU}
+OPTIMIZERS = {  # spec -> (torch.optim class, its settings)
+    "SGD": (torch.optim.SGD, {}),
+    "SGD(momentum=0.9)": (torch.optim.SGD, {"momentum": 0.9}),
+    "SGD(momentum=0.5, nesterov=True, weight_decay=0.01)": (
+        torch.optim.SGD,
+        {"momentum": 0.5, "nesterov": True, "weight_decay": 0.01},
+    ),
+    "Adam": (torch.optim.Adam, {}),
+    "Adam(betas=(0.8, 0.99), eps=1e-6)": (torch.optim.Adam, {"betas": (0.8, 0.99), "eps": 1e-6}),
+}
+
+
+def plain_torch(hidden, seed, lr, activation="sigmoid", optimizer=torch.optim.SGD, steps=300, **settings):
+    """nn.Sequential of the same layers, seeded the same way, trained by a plain loop: (costs, linears)."""
+    torch.manual_seed(seed)
+    linears = [nn.Linear(i, o) for i, o in itertools.pairwise([2, *hidden, 1])]
+    layers = [m for lin in linears[:-1] for m in (lin, MODULES[activation]())] + [linears[-1], nn.Sigmoid()]
+    model, criterion = nn.Sequential(*layers), nn.BCELoss()
+    opt = optimizer(model.parameters(), lr=lr, **settings)
+    costs = []
+    for _ in range(steps):
+        opt.zero_grad()
+        cost = criterion(model(X), Y)
+        cost.backward()
+        opt.step()
+        costs.append(cost.detach())
+    return torch.stack(costs), linears
+
+
+@pytest.mark.parametrize("activation", list(MODULES))
+def test_each_activation_equals_a_plain_sequential_step_for_step(tiny_trainer, activation):
+    trainer, recorder = tiny_trainer(300)
+    torch.manual_seed(777)  # as the CLI seeds before building the model
+    model = XORClassifier(hidden_sizes=[4, 3], lr=0.5, activation=activation)
+    trainer.fit(model, XORDataModule())
+    costs, linears = plain_torch([4, 3], 777, 0.5, activation)
+    assert torch.equal(recorder.stacked, costs)  # bit for bit: the same ops in the same order
+    for ours, theirs in zip(model.model.layers, linears, strict=True):
+        assert torch.equal(ours.weight, theirs.weight) and torch.equal(ours.bias, theirs.bias)
+
+
+def test_the_hidden_activation_is_applied_and_the_output_stays_a_sigmoid():
+    torch.manual_seed(0)
+    relu = XORClassifier(hidden_sizes=[5], activation="relu")
+    hidden, out = relu.activations(torch.randn(64, 2))
+    assert hidden.min() == 0 and (hidden == 0).any()  # ReLU clips, a sigmoid never reaches 0
+    assert ((out > 0) & (out < 1)).all()
+    assert relu.hparams.activation == "relu"
+
+
+@pytest.mark.parametrize("spec", ["SGD(momentum=0.9)", "Adam"])
+def test_each_optimizer_equals_a_plain_torch_loop_with_the_same_class(tiny_trainer, spec):
+    cls, settings = OPTIMIZERS[spec]
+    torch.manual_seed(777)
+    model = XORClassifier(hidden_sizes=[10, 10, 10], lr=0.05)
+    model.configure_optimizers = lambda: cls(model.parameters(), lr=0.05, **settings)  # what --optimizer does
+    trainer, recorder = tiny_trainer(300)
+    trainer.fit(model, XORDataModule())
+    costs, linears = plain_torch([10, 10, 10], 777, 0.05, optimizer=cls, **settings)
+    assert torch.equal(recorder.stacked, costs)
+    assert all(torch.equal(a.weight, b.weight) for a, b in zip(model.model.layers, linears, strict=True))
+
+
+# (seed, activation, optimizer): copy k of the vectorised study equals the single run, 500 steps, to 1e-6.
+TRIPLES = [
+    ("tanh", "SGD(momentum=0.9)"),
+    ("relu", "Adam"),
+    ("leaky_relu", "SGD"),
+    ("sigmoid", "SGD(momentum=0.5, nesterov=True, weight_decay=0.01)"),
+    ("tanh", "Adam(betas=(0.8, 0.99), eps=1e-6)"),
+]
+LRS, SEEDS = [0.01, 0.1], 2
+
+
+@pytest.mark.parametrize(("activation", "spec"), TRIPLES)
+def test_the_seed_study_copy_k_equals_its_single_run(tiny_trainer, activation, spec):
+    model = XOREnsemble(hidden_sizes=[3, 3], lr=LRS, num_copies=SEEDS, activation=activation, optimizer=spec)
+    trainer, _ = tiny_trainer(500)
+    trainer.fit(model, XORDataModule())
+    cls, settings = OPTIMIZERS[spec]
+    for k, (lr, seed) in enumerate(itertools.product(LRS, range(777, 777 + SEEDS))):
+        _, linears = plain_torch([3, 3], seed, lr, activation, cls, steps=500, **settings)
+        for (w, b), lin in zip(model.layer_params(), linears, strict=True):
+            torch.testing.assert_close(w[..., k], lin.weight.detach().T, rtol=1e-6, atol=1e-6)
+            torch.testing.assert_close(b[..., k], lin.bias.detach(), rtol=1e-6, atol=1e-6)
+
+
+def test_the_grid_rows_are_architecture_x_activation_x_optimizer_each_equal_to_its_single_run(tiny_trainer):
+    grid = XORStudyGrid(
+        architectures=[[2], [3, 3]], lr=[0.1], num_copies=1, activations=["relu", "tanh"], optimizers=["SGD", "Adam"]
+    )
+    assert grid.row_names() == [
+        f"{a} {act} {opt}" for a in ("2-2-1", "2-3-3-1") for act in ("relu", "tanh") for opt in ("SGD", "Adam")
+    ]
+    trainer, _ = tiny_trainer(500)
+    trainer.fit(grid, XORDataModule())
+    rows = itertools.product([[2], [3, 3]], ["relu", "tanh"], ["SGD", "Adam"])
+    for stack, (hidden, activation, spec) in zip(grid.stacks, rows, strict=True):
+        cls, settings = OPTIMIZERS[spec]
+        _, linears = plain_torch(hidden, 777, 0.1, activation, cls, steps=500, **settings)
+        for (w, b), lin in zip(stack.layer_params(), linears, strict=True):
+            torch.testing.assert_close(w[..., 0], lin.weight.detach().T, rtol=1e-6, atol=1e-6)
+            torch.testing.assert_close(b[..., 0], lin.bias.detach(), rtol=1e-6, atol=1e-6)
+
+
+def test_the_default_study_still_uses_plain_per_copy_sgd():
+    from xor_lightning.per_copy_sgd import PerCopySGD
+
+    assert type(XOREnsemble(num_copies=2).configure_optimizers()) is PerCopySGD
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("RMSprop", "must be SGD or Adam"),
+        ("SGD(lr=0.1)", "the lr is the study's lr argument"),
+        ("SGD(momentum=__import__('os'))", "keyword=number"),
+        ("Adam(amsgrad=True)", "not ['amsgrad']"),
+        ("SGD(nesterov=True)", "nesterov needs a momentum"),
+    ],
+)
+def test_a_bad_optimizer_spec_is_one_sentence(spec, message):
+    with pytest.raises(ValueError) as err:
+        parse_spec(spec)
+    assert message in str(err.value)
+
+
+def test_hand_backprop_studies_refuse_another_activation():
+    with pytest.raises(ValueError, match="needs gradient 'autograd'"):
+        XOREnsemble(num_copies=2, gradient="notebook", activation="relu")
