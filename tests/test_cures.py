@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from tests.oracle import X, Y
+from tests.oracle import X as XOR
+from tests.oracle import Y as TARGETS
 from xor_lightning import XORClassifier, XORDataModule, XOREnsemble
 from xor_lightning.per_copy_optim import parse_spec
 from xor_lightning.study_grid import XORStudyGrid
@@ -24,12 +25,15 @@ OPTIMIZERS = {  # spec -> (torch.optim class, its settings)
 }
 
 
-def plain_torch(hidden, seed, lr, activation="sigmoid", optimizer=torch.optim.SGD, steps=300, **settings):
+def plain_torch(
+    hidden, seed, lr, activation="sigmoid", optimizer=torch.optim.SGD, steps=300, dtype=torch.float32, **settings
+):
     """nn.Sequential of the same layers, seeded the same way, trained by a plain loop: (costs, linears)."""
     torch.manual_seed(seed)
     linears = [nn.Linear(i, o) for i, o in itertools.pairwise([2, *hidden, 1])]
     layers = [m for lin in linears[:-1] for m in (lin, MODULES[activation]())] + [linears[-1], nn.Sigmoid()]
-    model, criterion = nn.Sequential(*layers), nn.BCELoss()
+    model, criterion = nn.Sequential(*layers).to(dtype), nn.BCELoss()
+    X, Y = XOR.to(dtype), TARGETS.to(dtype)
     opt = optimizer(model.parameters(), lr=lr, **settings)
     costs = []
     for _ in range(steps):
@@ -76,45 +80,53 @@ def test_each_optimizer_equals_a_plain_torch_loop_with_the_same_class(tiny_train
 
 
 # (seed, activation, optimizer): copy k of the vectorised study equals the single run, 500 steps, to 1e-6.
+# In float32 the broadcast sum of a copy-last layer adds in another order than addmm; momentum and Adam
+# (which divides by the gradient's own size) carry such last-bit differences to 1.4e-6 .. 6.4e-6 within
+# 500 steps. So the comparison runs where both are exact to far below 1e-6: float32 for plain SGD, float64
+# (precision="64-true", the same float32 initial weights widened) for every update.
 TRIPLES = [
-    ("tanh", "SGD(momentum=0.9)"),
-    ("relu", "Adam"),
-    ("leaky_relu", "SGD"),
-    ("sigmoid", "SGD(momentum=0.5, nesterov=True, weight_decay=0.01)"),
-    ("tanh", "Adam(betas=(0.8, 0.99), eps=1e-6)"),
+    ("tanh", "SGD(momentum=0.9)", "64-true"),
+    ("relu", "Adam", "64-true"),
+    ("leaky_relu", "SGD", "32-true"),
+    ("leaky_relu", "SGD", "64-true"),
+    ("sigmoid", "SGD(momentum=0.5, nesterov=True, weight_decay=0.01)", "64-true"),
+    ("tanh", "Adam(betas=(0.8, 0.99), eps=1e-6)", "64-true"),
 ]
 LRS, SEEDS = [0.01, 0.1], 2
+DTYPES = {"32-true": torch.float32, "64-true": torch.float64}
 
 
-@pytest.mark.parametrize(("activation", "spec"), TRIPLES)
-def test_the_seed_study_copy_k_equals_its_single_run(tiny_trainer, activation, spec):
+def assert_copy_equals(w, b, k, linear):
+    torch.testing.assert_close(w[..., k].detach(), linear.weight.detach().T, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(b[..., k].detach(), linear.bias.detach(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("activation", "spec", "precision"), TRIPLES)
+def test_the_seed_study_copy_k_equals_its_single_run(tiny_trainer, activation, spec, precision):
     model = XOREnsemble(hidden_sizes=[3, 3], lr=LRS, num_copies=SEEDS, activation=activation, optimizer=spec)
-    trainer, _ = tiny_trainer(500)
+    trainer, _ = tiny_trainer(500, precision=precision)
     trainer.fit(model, XORDataModule())
     cls, settings = OPTIMIZERS[spec]
     for k, (lr, seed) in enumerate(itertools.product(LRS, range(777, 777 + SEEDS))):
-        _, linears = plain_torch([3, 3], seed, lr, activation, cls, steps=500, **settings)
-        for (w, b), lin in zip(model.layer_params(), linears, strict=True):
-            torch.testing.assert_close(w[..., k], lin.weight.detach().T, rtol=1e-6, atol=1e-6)
-            torch.testing.assert_close(b[..., k], lin.bias.detach(), rtol=1e-6, atol=1e-6)
+        _, linears = plain_torch([3, 3], seed, lr, activation, cls, 500, DTYPES[precision], **settings)
+        for (w, b), linear in zip(model.layer_params(), linears, strict=True):
+            assert_copy_equals(w, b, k, linear)
 
 
 def test_the_grid_rows_are_architecture_x_activation_x_optimizer_each_equal_to_its_single_run(tiny_trainer):
     grid = XORStudyGrid(
         architectures=[[2], [3, 3]], lr=[0.1], num_copies=1, activations=["relu", "tanh"], optimizers=["SGD", "Adam"]
     )
-    assert grid.row_names() == [
-        f"{a} {act} {opt}" for a in ("2-2-1", "2-3-3-1") for act in ("relu", "tanh") for opt in ("SGD", "Adam")
-    ]
-    trainer, _ = tiny_trainer(500)
+    names = [f"{a} {act} {opt}" for a in ("2-2-1", "2-3-3-1") for act in ("relu", "tanh") for opt in ("SGD", "Adam")]
+    assert grid.row_names() == names
+    trainer, _ = tiny_trainer(500, precision="64-true")
     trainer.fit(grid, XORDataModule())
     rows = itertools.product([[2], [3, 3]], ["relu", "tanh"], ["SGD", "Adam"])
     for stack, (hidden, activation, spec) in zip(grid.stacks, rows, strict=True):
         cls, settings = OPTIMIZERS[spec]
-        _, linears = plain_torch(hidden, 777, 0.1, activation, cls, steps=500, **settings)
-        for (w, b), lin in zip(stack.layer_params(), linears, strict=True):
-            torch.testing.assert_close(w[..., 0], lin.weight.detach().T, rtol=1e-6, atol=1e-6)
-            torch.testing.assert_close(b[..., 0], lin.bias.detach(), rtol=1e-6, atol=1e-6)
+        _, linears = plain_torch(hidden, 777, 0.1, activation, cls, 500, torch.float64, **settings)
+        for (w, b), linear in zip(stack.layer_params(), linears, strict=True):
+            assert_copy_equals(w, b, 0, linear)
 
 
 def test_the_default_study_still_uses_plain_per_copy_sgd():

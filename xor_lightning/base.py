@@ -114,7 +114,8 @@ class XORModule(L.LightningModule):
         params = {k: v for k, v in self.hparams.items() if not k.startswith("_")}
         architectures = self.hparams.get("architectures", [self.hparams.get("hidden_sizes", [])])
         activations = self.hparams.get("activations", [self.hparams.get("activation", "sigmoid")])
-        params.pop("activations", None)
+        for key in ("activations", "optimizers"):  # the grid's lists: one column each, as for single runs
+            params.pop(key, None)
         params.update(
             model=type(self).__name__,
             activation=", ".join(activations),
@@ -184,7 +185,8 @@ class XORModule(L.LightningModule):
 
     def optimizer_columns(self) -> dict[str, str]:
         """HParams columns: the optimizer as a spec ("SGD", "SGD(momentum=0.9)", "Adam") and the lr scheduler."""
-        return {"optimizer": "", "lr_scheduler": "none"} | columns(self._trainer)
+        asked = self.hparams.get("optimizers", [self.hparams.get("optimizer", "")])  # the studies' specs
+        return {"optimizer": ", ".join(asked), "lr_scheduler": "none"} | columns(self._trainer)
 
     def on_fit_start(self) -> None:
         # hparams.yaml says which optimizer trained the run (config.yaml says how it was asked for).
