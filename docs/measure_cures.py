@@ -19,6 +19,7 @@ ACTIVATIONS = ["sigmoid", "tanh", "relu"]
 OPTIMIZERS = {  # the cures config's optimizers at the lr each is usually run with
     "SGD lr 1": (torch.optim.SGD, {"lr": 1.0}),
     "SGD(momentum=0.9) lr 0.1": (torch.optim.SGD, {"lr": 0.1, "momentum": 0.9}),
+    "SGD(momentum=0.9) lr 1": (torch.optim.SGD, {"lr": 1.0, "momentum": 0.9}),
     "Adam lr 0.01": (torch.optim.Adam, {"lr": 0.01}),
 }
 
@@ -56,11 +57,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10001)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print("| activation | " + " | ".join(f"layer {k}" for k in range(1, 5)) + " | layer 1 / layer 4 |")
+    print("| activation | " + " | ".join(f"layer {k}" for k in range(1, 5)) + " | layer 4 / layer 1 |")
     print("|---" * 6 + "|")
     for activation in ACTIVATIONS:
         norms = step0_gradient_norms(activation)
-        print(f"| {activation} | " + " | ".join(f"{n:.2e}" for n in norms) + f" | 1/{norms[3] / norms[0]:.0f} |")
+        print(f"| {activation} | " + " | ".join(f"{n:.2e}" for n in norms) + f" | {norms[3] / norms[0]:.3g}x |")
     print("\n| activation | " + " | ".join(OPTIMIZERS) + " |")
     print("|---" * (len(OPTIMIZERS) + 1) + "|")
     for activation in ACTIVATIONS:

@@ -61,14 +61,16 @@ class XORStudyGrid(CopiesModule):
     def row_names(self) -> list[str]:
         """One per stack: the architecture, with the activation and optimizer when the grid varies them."""
         h = self.hparams
-        varied = (h.activations != ["sigmoid"], h.optimizers != ["SGD"])
+        varied = (len(h.architectures) > 1, h.activations != ["sigmoid"], h.optimizers != ["SGD"])
         return [row_name(architecture_name(s.hidden_sizes), s.activation, s.optimizer, varied) for s in self.stacks]
 
     def trained_with(self) -> str:
         """What the heatmap's title says trained the copies."""
         if self.hparams.optimizers == ["SGD"] and self.hparams.activations == ["sigmoid"]:
             return "plain SGD"
-        return f"{', '.join(self.hparams.activations)} x {', '.join(self.hparams.optimizers)}"
+        h = self.hparams
+        which = f"{', '.join(h.activations)} x {', '.join(h.optimizers)}"
+        return which if len(h.architectures) > 1 else f"{architecture_name(h.architectures[0])}, {which}"
 
     def report(self, X: Tensor, Y: Tensor) -> tuple[str, dict[str, float]]:
         """The fraction of all copies solved (all four predictions right at the end), not an accuracy."""

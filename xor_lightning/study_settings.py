@@ -41,9 +41,11 @@ def grid_rows(
     return [list(h) for h, _, _ in rows], [(a, o) for _, a, o in rows]
 
 
-def row_name(architecture: str, activation: str, optimizer: str, varied: tuple[bool, bool]) -> str:
-    """'2-10-10-10-1', or with the activation and/or optimizer when the grid varies them."""
-    return " ".join([architecture, *([activation] if varied[0] else []), *([optimizer] if varied[1] else [])])
+def row_name(architecture: str, activation: str, optimizer: str, varied: tuple[bool, bool, bool]) -> str:
+    """'2-10-10-10-1', with the activation and/or optimizer when the grid varies them ('relu Adam' alone
+    when it has one architecture: the title names it)."""
+    shown = [(architecture, varied[0] or not (varied[1] or varied[2])), (activation, varied[1]), (optimizer, varied[2])]
+    return " ".join(text for text, show in shown if show)
 
 
 def per_copy_optimizer(stacks: Sequence[CopyStack]) -> PerCopySGD:
