@@ -117,3 +117,21 @@ def test_optimizer_sgd_named_is_todays_default_bit_for_bit(tmp_path):
     assert printed(default) == printed(named) and len(printed(default)) == 3
     a, b = ckpt(tmp_path / "a"), ckpt(tmp_path / "b")
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+
+
+def test_the_shipped_cures_study_writes_one_row_per_activation_optimizer_and_lr(tmp_path):
+    args = ["-c", str(REPO / "configs/study_cures.yaml"), "--model.init_args.num_copies=2", "--trainer.max_steps=20"]
+    result = run_cli("fit", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = (tmp_path / "logs/study_cures.csv").read_text().splitlines()
+    names = [f"{a} {o}" for a in ("sigmoid", "tanh", "relu") for o in ("SGD", "SGD(momentum=0.9)", "Adam")]
+    assert [r.rsplit(",", 9)[0] for r in rows[1:]] == [n for n in names for _ in range(3)]
+    assert (tmp_path / "logs/study_cures.png").is_file() and not (tmp_path / "logs/study_grid.csv").exists()
+    hparams = yaml.safe_load(next((tmp_path / "logs/study_cures").glob("version_0/hparams.yaml")).read_text())
+    assert hparams["optimizers"] == ["SGD", "SGD(momentum=0.9)", "Adam"] and hparams["activations"][2] == "relu"
+
+
+def test_a_study_refuses_the_single_run_optimizer_flag(tmp_path):
+    args = ["-c", str(REPO / "configs/study_cures.yaml"), "--optimizer", "torch.optim.Adam"]
+    assert_refused_in_one_line(run_cli("fit", *args, cwd=tmp_path), "builds its own optimizer")
+    assert not (tmp_path / "logs").exists()

@@ -154,3 +154,40 @@ def test_a_bad_optimizer_spec_is_one_sentence(spec, message):
 def test_hand_backprop_studies_refuse_another_activation():
     with pytest.raises(ValueError, match="needs gradient 'autograd'"):
         XOREnsemble(num_copies=2, gradient="notebook", activation="relu")
+
+
+def test_the_hparams_row_says_which_activation_and_optimizer_trained_the_run(tiny_trainer):
+    model = XORClassifier(hidden_sizes=[2], lr=0.01, activation="tanh")
+    model.configure_optimizers = lambda: torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.8, 0.999))
+    trainer, _ = tiny_trainer(3)
+    trainer.fit(model, XORDataModule())
+    row = model.hparams_for_tensorboard()
+    assert (row["activation"], row["optimizer"], row["lr_scheduler"]) == ("tanh", "Adam(betas=[0.8, 0.999])", "none")
+    grid = XORStudyGrid(architectures=[[2]], lr=[0.1], num_copies=1, activations=["relu", "tanh"], optimizers=["Adam"])
+    row = grid.hparams_for_tensorboard()
+    assert (row["activation"], row["optimizer"]) == ("relu, tanh", "Adam")
+    assert "activations" not in row and "optimizers" not in row
+
+
+def test_an_adam_study_resumed_from_its_checkpoint_equals_it_run_straight(tmp_path):
+    import lightning as L
+
+    def run(steps, ckpt_path=None):
+        model = XOREnsemble(hidden_sizes=[3], lr=[0.01, 0.1], num_copies=2, optimizer="Adam", activation="relu")
+        trainer = L.Trainer(
+            max_steps=steps,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            default_root_dir=tmp_path,
+            callbacks=[L.pytorch.callbacks.ModelCheckpoint(tmp_path)],
+        )
+        trainer.fit(model, XORDataModule(), ckpt_path=ckpt_path)
+        return model, trainer
+
+    straight, _ = run(200)
+    run(100)
+    resumed, _ = run(200, ckpt_path=next(tmp_path.glob("*step=100.ckpt")))
+    for a, b in zip(straight.layer_params(), resumed.layer_params(), strict=True):
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
