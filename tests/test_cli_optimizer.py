@@ -135,3 +135,19 @@ def test_a_study_refuses_the_single_run_optimizer_flag(tmp_path):
     args = ["-c", str(REPO / "configs/study_cures.yaml"), "--optimizer", "torch.optim.Adam"]
     assert_refused_in_one_line(run_cli("fit", *args, cwd=tmp_path), "builds its own optimizer")
     assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("optimizer_class", "os.system", "names the optimizer 'os.system'"),
+        ("lr_scheduler_class", "builtins.eval", "names the lr scheduler 'builtins.eval'"),
+    ],
+)
+def test_a_checkpoint_naming_another_optimizer_class_is_refused(resumed, tmp_path, key, value, expected):
+    _, split, _ = resumed
+    state = ckpt(split)
+    state[key] = value
+    torch.save(state, tmp_path / "edited.ckpt")
+    result = run_cli("test", "--ckpt_path", str(tmp_path / "edited.ckpt"), cwd=tmp_path)
+    assert_refused_in_one_line(result, expected)

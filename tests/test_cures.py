@@ -188,6 +188,11 @@ def test_an_adam_study_resumed_from_its_checkpoint_equals_it_run_straight(tmp_pa
 
     straight, _ = run(200)
     run(100)
-    resumed, _ = run(200, ckpt_path=next(tmp_path.glob("*step=100.ckpt")))
+    checkpoint = next(tmp_path.glob("*step=100.ckpt"))
+    assert (
+        torch.load(checkpoint, weights_only=True)["optimizer_class"] == "xor_lightning.per_copy_optim.PerCopyOptimizer"
+    )
+    assert XOREnsemble.load_from_checkpoint(checkpoint).hparams.optimizer == "Adam"  # read_checkpoint accepts it
+    resumed, _ = run(200, ckpt_path=checkpoint)
     for a, b in zip(straight.layer_params(), resumed.layer_params(), strict=True):
         assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
