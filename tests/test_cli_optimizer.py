@@ -151,3 +151,14 @@ def test_a_checkpoint_naming_another_optimizer_class_is_refused(resumed, tmp_pat
     torch.save(state, tmp_path / "edited.ckpt")
     result = run_cli("test", "--ckpt_path", str(tmp_path / "edited.ckpt"), cwd=tmp_path)
     assert_refused_in_one_line(result, expected)
+
+
+def test_an_invalid_optimizer_setting_is_one_line_before_and_on_resume(resumed, tmp_path):
+    bad = ["--optimizer", "torch.optim.SGD", "--optimizer.momentum", "-1"]
+    assert_refused_in_one_line(run_cli("fit", "--trainer.max_steps=5", *bad, cwd=tmp_path), "momentum")
+    assert not (tmp_path / "logs").exists()
+    _, split, _ = resumed
+    before = tree(split)
+    args = ["fit", "-c", str(REPO / "configs/xor_nn.yaml"), "--ckpt_path=last", *bad]
+    assert_refused_in_one_line(run_cli(*args, cwd=split), "Invalid momentum value: -1")
+    assert tree(split) == before

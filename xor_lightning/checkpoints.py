@@ -65,8 +65,8 @@ def read_checkpoint(
     plain Trainer, not the CLI). `own`: {class_path: class} the user named in a config (their own code,
     already imported by their choice), also accepted. `optimizer`: given the checkpoint's module class,
     what the resumed run will build, (class, init args without lr, scheduler class path or None, scheduler
-    init args); a single run's
-    checkpoint must match it in every setting (the studies' optimizers are their hyperparameters).
+    init args); a single run's checkpoint must match it in every setting (the studies' optimizers are
+    their hyperparameters, compared as such).
     """
     name = str(path)
     if not Path(path).is_file():

@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from xor_lightning.checks import ConfigError
+
 OWN_OPTIMIZERS = frozenset(
     {
         "xor_lightning.backprop_classifier.NotebookSGD",
@@ -123,7 +125,10 @@ def check_resumed(checkpoint: dict, groups: list[dict], configured: tuple, lr: f
             f"was trained with the optimizer {held}, but the run is configured with {asked}; "
             "a resumed run keeps its optimizer"
         )
-    want = probe_settings(cls, {**init_args, "lr": lr})
+    try:
+        want = probe_settings(cls, {**init_args, "lr": lr})
+    except (ValueError, TypeError) as err:  # torch.optim's own checks: "Invalid momentum value: -1"
+        raise ConfigError(f"optimizer {asked}: {err}") from err
     for group in groups:
         have = {k: plain(v) for k, v in group.items() if k not in ("params", "initial_lr")}
         if "initial_lr" in group:  # a scheduler has moved lr since: what it started from is the setting
