@@ -7,7 +7,7 @@ CLI    := $(BIN)/python -m xor_lightning
 PORT   ?= 6006
 
 .DEFAULT_GOAL := help
-.PHONY: help install train train-all train-backprop test test-fast lint check-floors notebook tensorboard study study-grid docs bench clean
+.PHONY: help install train train-all train-backprop test test-fast lint check-floors notebook tensorboard study study-grid study-cures docs bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ study: $(STAMP) ## seed-ensemble study: 1024 seeds x 4 architectures, then the c
 
 study-grid: $(STAMP) ## width 1..8 and 2-10-10-10-1 x lr 0.1..10 x 1024 seeds: logs/study_grid.{csv,md,png}
 	$(CLI) fit -c configs/study_grid.yaml $(ARGS)
+
+study-cures: $(STAMP) ## 2-10-10-10-1 x sigmoid/tanh/relu x SGD/momentum/Adam x lr 0.01..1 x 256 seeds: logs/study_cures.*
+	$(CLI) fit -c configs/study_cures.yaml $(ARGS)
 
 docs: $(STAMP) ## redraw the pictures under docs/ that the README shows (one wide-deep fit, ~10 s)
 	$(BIN)/python docs/make_pictures.py

@@ -73,20 +73,32 @@ class XORBackpropClassifier(XORModule):
         gradient_mode: "notebook" keeps the cell's quirks (weight gradients summed over the batch,
             bias gradients averaged, 1e-7 in the loss derivative); "mean" is the exact gradient of
             the mean BCE, equal to autograd's. See `xor_lightning.backprop`.
+        activation: only "sigmoid": the hand gradients are the sigmoid's formulas, the lesson itself.
+            Another activation is refused, pointing to XORClassifier (autograd), which takes any.
     """
 
     single_process_reason = "its hand gradients never pass through autograd, so DDP would average nothing"
+    own_update_reason = "it applies the notebook's own update, p - lr * grad; XORClassifier takes any optimizer"
     takes_update_chunks = True
 
     def __init__(
-        self, hidden_sizes: Sequence[int] = (2,), lr: float = 1.0, gradient_mode: GradientMode = "notebook"
+        self,
+        hidden_sizes: Sequence[int] = (2,),
+        lr: float = 1.0,
+        gradient_mode: GradientMode = "notebook",
+        activation: str = "sigmoid",
     ) -> None:
         super().__init__()
+        if activation != "sigmoid":
+            raise ValueError(
+                f"XORBackpropClassifier is the notebook's sigmoid network (its hand-written gradients are the "
+                f"sigmoid's): activation {activation!r} needs autograd, use xor_lightning.XORClassifier"
+            )
         if gradient_mode not in ("notebook", "mean"):
             raise ValueError(f"gradient_mode must be 'notebook' or 'mean', got {gradient_mode!r}")
         hidden_sizes, lr = check_hidden_sizes(hidden_sizes), check_lr(lr)
         check_memory(hidden_sizes)
-        self.save_hyperparameters()  # the checked locals: plain list, float, str
+        self.save_hyperparameters(ignore=["activation"])  # the checked locals: plain list, float, str
         self.automatic_optimization = False
         self.register_layer_params(backprop.init_params(hidden_sizes), requires_grad=False)
         self._step: NotebookStep | None = None
@@ -135,6 +147,10 @@ class XORBackpropClassifier(XORModule):
 
     def activations(self, x: Tensor) -> list[Tensor]:
         return backprop.forward(x, self.layer_params())[1:]
+
+    @staticmethod
+    def default_optimizer() -> type[torch.optim.Optimizer]:
+        return NotebookSGD
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return NotebookSGD(self.parameters(), lr=self.hparams.lr)

@@ -15,6 +15,7 @@ from torchmetrics.classification import BinaryAccuracy
 from xor_lightning.callbacks import NotebookReport
 from xor_lightning.checks import ConfigError, parameter_count
 from xor_lightning.data import XOR_SAMPLES, XORDataModule
+from xor_lightning.optimizers import columns, record
 from xor_lightning.sharding import CopyShardedStrategy
 
 # Values nn.Module.__setattr__ stores as plain attributes unless they name a parameter, buffer or submodule.
@@ -36,6 +37,8 @@ class XORModule(L.LightningModule):
     single_process_reason: str | None = None
     #: Whether `training_step` takes a chunk of several updates (XORDataModule(updates_per_batch > 1)).
     takes_update_chunks: bool = False
+    #: Why LightningCLI's --optimizer cannot replace this module's own update (None: it can).
+    own_update_reason: str | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -112,8 +115,13 @@ class XORModule(L.LightningModule):
         """One HParams row: every run has the same columns, so runs of any architecture compare."""
         params = {k: v for k, v in self.hparams.items() if not k.startswith("_")}
         architectures = self.hparams.get("architectures", [self.hparams.get("hidden_sizes", [])])
+        activations = self.hparams.get("activations", [self.hparams.get("activation", "sigmoid")])
+        for key in ("activations", "optimizers"):  # the grid's lists: one column each, as for single runs
+            params.pop(key, None)
         params.update(
             model=type(self).__name__,
+            activation=", ".join(activations),
+            **self.optimizer_columns(),
             architecture=", ".join("-".join(str(n) for n in [2, *sizes, 1]) for sizes in architectures),
             hidden_sizes=str(self.hparams.get("hidden_sizes", architectures)),
             hidden_layers=max(len(sizes) for sizes in architectures),
@@ -188,7 +196,18 @@ class XORModule(L.LightningModule):
             "may be too large"
         )
 
+    def optimizer_columns(self) -> dict[str, str]:
+        """HParams columns: the optimizer as a spec ("SGD", "SGD(momentum=0.9)", "Adam") and the lr scheduler."""
+        asked = self.hparams.get("optimizers", [self.hparams.get("optimizer", "")])  # the studies' specs
+        return {"optimizer": ", ".join(asked), "lr_scheduler": "none"} | columns(self._trainer)
+
+    def on_fit_start(self) -> None:
+        # hparams.yaml says which optimizer trained the run (config.yaml says how it was asked for).
+        if self.logger is not None:
+            self.logger.log_hyperparams(self.optimizer_columns())
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        record(self._trainer, checkpoint)  # the optimizer and scheduler classes, as plain strings
         # The last line of defence: a checkpoint with NaN/inf weights is never written.
         bad = [name for name, t in checkpoint["state_dict"].items() if not bool(torch.isfinite(t).all())]
         if bad:
@@ -226,5 +245,10 @@ class XORModule(L.LightningModule):
     def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self(batch[0])
 
+    @staticmethod
+    def default_optimizer() -> type[torch.optim.Optimizer]:
+        """The optimizer class `configure_optimizers` builds with lr=hparams.lr when --optimizer names none."""
+        return torch.optim.SGD
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+        return self.default_optimizer()(self.parameters(), lr=self.hparams.lr)

@@ -12,6 +12,7 @@ import inspect
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from packaging.version import InvalidVersion, Version
 
 from xor_lightning.base import XORModule
 from xor_lightning.checks import ConfigError, check_fits
+from xor_lightning.optimizers import check_resumed, may_be_named, scheduler_may_be_named
 
 
 def model_classes() -> dict[str, type[XORModule]]:
@@ -57,13 +59,20 @@ class Checkpoint:
 
 
 def read_checkpoint(
-    path: str | Path, resume: bool = False, expected: type[XORModule] | None = None, own: dict | None = None
+    path: str | Path,
+    resume: bool = False,
+    expected: type[XORModule] | None = None,
+    own: dict | None = None,
+    optimizer: Callable[[type[XORModule]], tuple] | None = None,
 ) -> Checkpoint:
     """Load `path` with weights_only=True and check all of it; ConfigError says what is wrong.
 
     `expected`: the module asked for, used when the checkpoint names no class (a checkpoint written by a
     plain Trainer, not the CLI). `own`: {class_path: class} the user named in a config (their own code,
-    already imported by their choice), also accepted.
+    already imported by their choice), also accepted. `optimizer`: given the checkpoint's module class,
+    what the resumed run will build, (class, init args without lr, scheduler class path or None, scheduler
+    init args); a single run's checkpoint must match it in every setting (the studies' optimizers are
+    their hyperparameters, compared as such).
     """
     name = str(path)
     if not Path(path).is_file():
@@ -108,12 +117,18 @@ def read_checkpoint(
         # Before building anything: the study grid holds several architectures, the studies several lrs.
         lrs = hparams.get("lr", 1.0)
         copies = hparams.get("num_copies", 1) * (len(lrs) if isinstance(lrs, list) else 1)
+        for key in ("activations", "optimizers"):  # the grid has one stack per architecture x these
+            copies *= len(hparams[key]) if isinstance(hparams.get(key), list) else 1
         check_fits(hparams.get("architectures", [hparams.get("hidden_sizes", ())]), copies)
         with torch.device("meta"):  # shapes only: no memory, no random numbers drawn
             model = cls(**hparams)
     except (ValueError, TypeError, RuntimeError) as err:
         raise refuse(f"{err}") from err
     _check_state_dict(checkpoint["state_dict"], model.state_dict(), refuse)
+    if not may_be_named(checkpoint.get("optimizer_class", "torch.optim.SGD")):
+        raise refuse(f"names the optimizer {str(checkpoint['optimizer_class'])[:80]!r}, not a torch.optim one")
+    if not scheduler_may_be_named(checkpoint.get("lr_scheduler_class")):
+        raise refuse(f"names the lr scheduler {str(checkpoint['lr_scheduler_class'])[:80]!r}, not a torch.optim one")
     global_step = checkpoint.get("global_step")
     if not isinstance(global_step, int) or global_step < 0:
         raise refuse("global_step is missing or negative")
@@ -122,7 +137,10 @@ def read_checkpoint(
     _check_callback_states(checkpoint, Path(path), refuse)
     if resume:
         single = "num_copies" not in hparams and "architectures" not in hparams  # the studies' lrs are per copy
-        _check_resumable(checkpoint, len(list(model.parameters())), hparams.get("lr") if single else None, refuse)
+        lr = hparams.get("lr") if single else None
+        _check_resumable(checkpoint, len(list(model.parameters())), lr, refuse)
+        if single and optimizer is not None and isinstance(lr, (int, float)):
+            check_resumed(checkpoint, checkpoint["optimizer_states"][0]["param_groups"], optimizer(cls), lr, refuse)
     return Checkpoint(name, cls, hparams, global_step, _checkpoint_dirpath(checkpoint))
 
 
@@ -163,7 +181,8 @@ def _check_resumable(checkpoint: dict, n_params: int, lr: Any, refuse: Any) -> N
         raise refuse("its optimizer state does not fit the model's parameters")
     if sum(len(g.get("params", [])) for g in groups) != n_params:
         raise refuse("its optimizer state does not fit the model's parameters")
-    if isinstance(lr, (int, float)) and any(g.get("lr") != lr for g in groups):
+    # A scheduler moves lr and keeps the one it started from in initial_lr: that is the setting.
+    if isinstance(lr, (int, float)) and any(g.get("initial_lr", g.get("lr")) != lr for g in groups):
         raise refuse(f"its optimizer's learning rate differs from its hyperparameter lr {lr}")
     loops = checkpoint.get("loops")
     if not isinstance(loops, dict) or not isinstance(loops.get("fit_loop"), dict):

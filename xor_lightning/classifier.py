@@ -1,4 +1,4 @@
-"""The notebook's xor-nn and xor-nn-wide-deep: a sigmoid MLP trained by autograd."""
+"""The notebook's xor-nn and xor-nn-wide-deep: an MLP (sigmoid, or another activation) trained by autograd."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from xor_lightning.base import XORModule
 from xor_lightning.checks import check_hidden_sizes, check_lr
-from xor_lightning.network import SigmoidMLP
+from xor_lightning.network import Activation, SigmoidMLP, check_activation
 
 
 class XORClassifier(XORModule):
@@ -23,14 +23,18 @@ class XORClassifier(XORModule):
     Args:
         hidden_sizes: widths of the hidden layers: [2] is xor-nn, [10, 10, 10] xor-nn-wide-deep,
             [] the single-layer perceptron (cannot learn XOR).
-        lr: SGD learning rate, in (0, 100].
+        lr: learning rate, in (0, 100]: SGD's, or that of the optimizer `--optimizer` names (the one lr of
+            the run: `--optimizer.lr` sets it too, see the README).
+        activation: the hidden layers' nonlinearity, "sigmoid" (the notebook's), "tanh", "relu" or
+            "leaky_relu"; the output layer is always a sigmoid.
     """
 
-    def __init__(self, hidden_sizes: Sequence[int] = (2,), lr: float = 1.0) -> None:
+    def __init__(self, hidden_sizes: Sequence[int] = (2,), lr: float = 1.0, activation: Activation = "sigmoid") -> None:
         super().__init__()
         hidden_sizes, lr = check_hidden_sizes(hidden_sizes), check_lr(lr)
-        self.save_hyperparameters()  # the checked locals: a plain list and float
-        self.model = SigmoidMLP(hidden_sizes)
+        activation = check_activation(activation)
+        self.save_hyperparameters()  # the checked locals: a plain list, float and str
+        self.model = SigmoidMLP(hidden_sizes, activation=activation)
         self.criterion = nn.BCELoss()
 
     def forward(self, x: Tensor) -> Tensor:

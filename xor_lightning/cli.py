@@ -43,6 +43,7 @@ from xor_lightning.checkpoints import (
     read_checkpoint,
 )
 from xor_lightning.checks import ConfigError
+from xor_lightning.cli_optimizers import check_optimizer_config, configured, follow_model_lr
 from xor_lightning.data import XORDataModule
 from xor_lightning.inputs import check_arguments
 from xor_lightning.logs import HeldLogs
@@ -85,7 +86,6 @@ class XORLightningCLI(LightningCLI):
                 trainer_defaults=TRAINER_DEFAULTS,
                 save_config_callback=SaveFitConfig,
                 save_config_kwargs={"overwrite": True},  # resuming a run writes its config.yaml again
-                auto_configure_optimizers=False,
                 args=args,
                 run=run,
             )
@@ -134,6 +134,8 @@ class XORLightningCLI(LightningCLI):
         if config.get("weights_only") is None:
             config.weights_only = True  # checkpoints never run pickled code, whatever torch's default
         check_config(subcommand, config)
+        model_cls = model_classes().get(str(config.model.class_path))
+        check_optimizer_config(subcommand, config, self.explicit_model, model_cls)
         if config.get("ckpt_path") is not None:
             self._use_checkpoint(subcommand, config)
         elif subcommand in EVALUATE:
@@ -157,7 +159,9 @@ class XORLightningCLI(LightningCLI):
             if isinstance(cls, type) and issubclass(cls, XORModule):
                 own[asked] = cls
         expected = {**model_classes(), **own}.get(asked)
-        checkpoint = read_checkpoint(path, resume=subcommand == "fit", expected=expected, own=own)
+        resume = subcommand == "fit"
+        optimizer = (lambda cls: configured(config, cls)) if resume else None
+        checkpoint = read_checkpoint(path, resume=resume, expected=expected, own=own, optimizer=optimizer)
         self._compare(subcommand, config, checkpoint)
         config.ckpt_path = path
         log_into_run_folder(subcommand, config, checkpoint)
@@ -194,7 +198,15 @@ class XORLightningCLI(LightningCLI):
                 f"but the config asks for {(ours or theirs).__name__} with {asked}{why}"
             )
 
+    def _add_configure_optimizers_method_to_model(self, subcommand: str | None) -> None:
+        # --optimizer replacing the module's configure_optimizers is the point, not a surprise to warn of.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*configure_optimizers` will be overridden")
+            super()._add_configure_optimizers_method_to_model(subcommand)
+
     def before_instantiate_classes(self) -> None:
+        if self.config.get("subcommand"):
+            follow_model_lr(self.config[self.config.subcommand])  # after the checkpoint's hparams are in
         threads = self.config[self.config.subcommand].num_threads if self.config.get("subcommand") else 1
         if threads:
             torch.set_num_threads(threads)

@@ -1,4 +1,5 @@
-"""S copies of one sigmoid MLP side by side, each with its own seed and learning rate.
+"""S copies of one MLP side by side, each with its own seed and learning rate (one activation and
+optimizer for the whole stack).
 
 Layout: the copy dimension is last. Weights (I, O, S), biases (O, S), activations (N, O, S), and the
 per-copy learning rate (S,) broadcasts over every parameter. A layer is one broadcast multiply and a
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xor_lightning import backprop
+from xor_lightning.network import ACTIVATIONS
 
 Gradient = Literal["autograd", "notebook", "mean"]
 
@@ -71,10 +73,19 @@ class CopyStack(nn.Module):
     first_seed + k % num_seeds. Parameters w1, b1, ... as the notebook names them, copy dimension last."""
 
     def __init__(
-        self, hidden_sizes: list[int], lrs: list[float], num_seeds: int, first_seed: int, gradient: Gradient
+        self,
+        hidden_sizes: list[int],
+        lrs: list[float],
+        num_seeds: int,
+        first_seed: int,
+        gradient: Gradient,
+        activation: str = "sigmoid",
+        optimizer: str = "SGD",
     ) -> None:
         super().__init__()
         self.hidden_sizes, self.gradient = hidden_sizes, gradient
+        # The hidden layers' nonlinearity (the output's is a sigmoid) and the per-copy update's spec.
+        self.activation, self.optimizer = activation, optimizer
         self.first_copy = 0  # global index of this process's first copy (sharding moves it)
         params = stacked_init(hidden_sizes, range(first_seed, first_seed + num_seeds), gradient)
         for k, (w, b) in enumerate(params, start=1):  # the same seeds again for every lr
@@ -91,9 +102,10 @@ class CopyStack(nn.Module):
         a = x.unsqueeze(-1).expand(-1, -1, self.copy_lr.shape[0])  # (N, 2) -> (N, 2, S), no copy made
         if self.gradient != "autograd":
             return backprop.forward(a, self.layer_params(), linear=linear)[1:]
-        outputs = []
-        for w, b in self.layer_params():  # torch.sigmoid: one autograd node, not the notebook's four
-            a = torch.sigmoid(linear(a, w, b))
+        outputs, params = [], self.layer_params()
+        hidden = ACTIVATIONS[self.activation]
+        for k, (w, b) in enumerate(params, start=1):  # torch.sigmoid: one autograd node, not the notebook's four
+            a = (torch.sigmoid if k == len(params) else hidden)(linear(a, w, b))
             outputs.append(a)
         return outputs
 

@@ -15,8 +15,9 @@ from xor_lightning.checks import ConfigError, check_fits, check_lr, check_positi
 from xor_lightning.copies import CopyStack, Gradient
 from xor_lightning.data import xor_truth_table
 from xor_lightning.diagnosis import Trend, diagnose
-from xor_lightning.per_copy_sgd import PerCopySGD
+from xor_lightning.network import ACTIVATIONS
 from xor_lightning.sharding import NAME, CopyShardedStrategy, concat_shards, shard_bounds
+from xor_lightning.study_settings import check_settings, check_stateless_when_sharded, per_copy_optimizer
 
 
 def check_lrs(lr: float | list[float]) -> list[float]:
@@ -44,18 +45,31 @@ def check_solved_cost(solved_cost: float) -> float:
 class CopiesModule(XORModule):
     """Base class: `stacks` holds one CopyStack per architecture, all with the same copies (lrs x seeds)."""
 
+    own_update_reason = "each copy's update is the per-copy form of its `optimizer` argument, e.g. 'Adam'"
+
     def build_stacks(
-        self, architectures: list[list[int]], lrs: list[float], num_seeds: int, first_seed: int, gradient: Gradient
+        self,
+        architectures: list[list[int]],
+        lrs: list[float],
+        num_seeds: int,
+        first_seed: int,
+        gradient: Gradient,
+        settings: list[tuple[str, str]] | None = None,
     ) -> None:
+        """settings: (activation, optimizer spec) of each architecture's stack; default sigmoid and SGD."""
         check_positive_int("num_copies", num_seeds)
         if gradient not in ("autograd", "notebook", "mean"):
             raise ValueError(f"gradient must be 'autograd', 'notebook' or 'mean', got {gradient!r}")
+        settings = check_settings(settings or [("sigmoid", "SGD")] * len(architectures), gradient)
         check_fits(architectures, num_seeds * len(lrs))  # before anything is allocated
         self.automatic_optimization = False
         self.lrs, self.num_seeds, self.first_seed = lrs, num_seeds, first_seed
         self.total_copies = num_seeds * len(lrs)  # per architecture, over all processes
         self.total_networks = self.total_copies * len(architectures)  # what trains, over all processes
-        self.stacks = nn.ModuleList(CopyStack(h, lrs, num_seeds, first_seed, gradient) for h in architectures)
+        self.stacks = nn.ModuleList(
+            CopyStack(h, lrs, num_seeds, first_seed, gradient, activation, optimizer)
+            for h, (activation, optimizer) in zip(architectures, settings, strict=True)
+        )
         X, Y = xor_truth_table()  # every copy sees all four samples on every process
         self.register_buffer("X", X, persistent=False)
         self.register_buffer("Y", Y, persistent=False)
@@ -74,6 +88,7 @@ class CopiesModule(XORModule):
     def check_launch(self, trainer: L.Trainer) -> None:
         world = trainer.world_size
         self.check_world_size(world)
+        check_stateless_when_sharded(self.stacks, world)
         if world > 1 and not isinstance(trainer.strategy, CopyShardedStrategy):
             raise ConfigError(
                 f"{type(self).__name__} on {world} processes needs --trainer.strategy {NAME}: "
@@ -94,7 +109,7 @@ class CopiesModule(XORModule):
         return concat_shards(self.all_gather(t), self.sharded_over) if self.sharded_over > 1 else t
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return PerCopySGD(self.stacks)
+        return per_copy_optimizer(self.stacks)
 
     def layer_params(self) -> list[tuple[Tensor, Tensor]]:  # what the inspection callbacks show: the first stack
         return self.stacks[0].layer_params()
@@ -124,7 +139,8 @@ class CopiesModule(XORModule):
 
     def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
         for stack, trend in zip(self.stacks, self.trends, strict=True):
-            trend.observe(self.global_step, self.trainer.max_steps, stack.layer_params(), self.X, self.Y)
+            hidden = ACTIVATIONS[stack.activation]
+            trend.observe(self.global_step, self.trainer.max_steps, stack.layer_params(), self.X, self.Y, hidden)
 
     def study_stats(self) -> list[dict[str, Tensor]]:
         """Per stack, per copy in global order: final cost, accuracy, first solved step (-1: never),
@@ -145,7 +161,8 @@ class CopiesModule(XORModule):
                 }
                 failed = accuracy < 1
                 start = time.perf_counter()
-                local |= diagnose(stack.layer_params(), self.X, self.Y, failed, trend, self.global_step)
+                hidden = ACTIVATIONS[stack.activation]
+                local |= diagnose(stack.layer_params(), self.X, self.Y, failed, trend, self.global_step, hidden)
                 self.diagnosis_seconds += time.perf_counter() - start
                 stats.append({k: self.gather(v).cpu() for k, v in local.items()} | {"lr": lrs, "seed": seeds})
         return stats

@@ -37,6 +37,7 @@ from torch import Tensor
 from xor_lightning.copies import CopyStack, linear
 
 Params = list[tuple[Tensor, Tensor]]  # [(w (I, O, S), b (O, S)), ...]: copy dimension last
+Activation = Callable[[Tensor], Tensor]  # the hidden layers' (the output layer's is always a sigmoid)
 
 OSCILLATION_SWING = 0.05  # largest output change in one step, above float noise and slow drift
 NEGATIVE_EIGENVALUE = -1e-7  # float64 Hessians of these nets are exact to ~1e-15; saddles measure -1e-5 or less
@@ -56,7 +57,7 @@ def weight_norm(params: Params) -> Tensor:  # (S,): the norm of every weight and
     return torch.sqrt(sum((t.detach().double() ** 2).flatten(0, -2).sum(0) for wb in params for t in wb))
 
 
-def outputs(params: Params, X: Tensor, activation: Callable[[Tensor], Tensor] = torch.sigmoid) -> Tensor:
+def outputs(params: Params, X: Tensor, activation: Activation = torch.sigmoid) -> Tensor:
     a = X.to(params[0][0].dtype).unsqueeze(-1).expand(-1, -1, params[0][0].shape[-1])  # (N, 2, S)
     for k, (w, b) in enumerate(params):
         z = linear(a, w, b)  # (N, O, S)
@@ -73,16 +74,18 @@ class Trend:
         self.start_norm = self.start_cost = None
         self.recent: dict[int, Tensor] = {}  # step -> outputs (N, S), for the last two steps
 
-    def observe(self, step: int, max_steps: int, params: Params, X: Tensor, Y: Tensor) -> None:
+    def observe(
+        self, step: int, max_steps: int, params: Params, X: Tensor, Y: Tensor, activation: Activation = torch.sigmoid
+    ) -> None:
         if max_steps <= 0:
             return
         if self.start_step is None and step >= max_steps // 2:
             with torch.no_grad():
                 self.start_step, self.start_norm = step, weight_norm(params)
-                self.start_cost = CopyStack.cost(outputs(params, X), Y).double()
+                self.start_cost = CopyStack.cost(outputs(params, X, activation), Y).double()
         if step >= max_steps - 2:
             with torch.no_grad():
-                self.recent[step] = outputs(params, X).double()
+                self.recent[step] = outputs(params, X, activation).double()
 
     def subset(self, index: Tensor) -> Trend:  # the same trend for the copies at `index` only
         part = Trend()
@@ -96,7 +99,9 @@ class Trend:
         return part
 
 
-def _chunks(params: Params, X: Tensor, Y: Tensor, copies: int) -> Iterator[tuple[list[Tensor], tuple[Tensor, ...]]]:
+def _chunks(
+    params: Params, X: Tensor, Y: Tensor, copies: int, activation: Activation
+) -> Iterator[tuple[list[Tensor], tuple[Tensor, ...]]]:
     """Chunks of at most `copies` copies, each as (float64 leaves w1, b1, ..., gradients of the mean costs
     with their graph). The copies share nothing, so one backward of the sum of their costs gives each
     copy its own gradient, and one more gives each its own Hessian-vector product."""
@@ -105,7 +110,7 @@ def _chunks(params: Params, X: Tensor, Y: Tensor, copies: int) -> Iterator[tuple
         flat = [t.detach()[..., start : start + copies].double().requires_grad_() for wb in params for t in wb]
         part = [(flat[k], flat[k + 1]) for k in range(0, len(flat), 2)]
         with torch.enable_grad():
-            cost = CopyStack.cost(outputs(part, X.double()), Y.double())  # (C,)
+            cost = CopyStack.cost(outputs(part, X.double(), activation), Y.double())  # (C,)
             yield flat, torch.autograd.grad(cost.sum(), flat, create_graph=True)
 
 
@@ -126,12 +131,14 @@ def _norm(grads: tuple[Tensor, ...]) -> Tensor:  # (C,)
     return torch.sqrt(sum((g.detach() ** 2).reshape(-1, C).sum(0) for g in grads))
 
 
-def gradient_and_hessians(params: Params, X: Tensor, Y: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+def gradient_and_hessians(
+    params: Params, X: Tensor, Y: Tensor, activation: Activation = torch.sigmoid
+) -> Iterator[tuple[Tensor, Tensor]]:
     """Per copy, float64, chunk by chunk of copies: the norm of the gradient of its mean cost (C,) and its
     full Hessian (C, P, P), column j from one Hessian-vector product with e_j in every copy. Parameters
     are ordered w1, b1, w2, ... each flattened row by row."""
     P = sum(t[..., 0].numel() for wb in params for t in wb)
-    for flat, grads in _chunks(params, X, Y, max(1, HESSIAN_CHUNK_BYTES // (8 * P * P))):
+    for flat, grads in _chunks(params, X, Y, max(1, HESSIAN_CHUNK_BYTES // (8 * P * P)), activation):
         C = flat[0].shape[-1]
         H = torch.empty(C, P, P, dtype=torch.float64, device=flat[0].device)  # (C, P, P)
         basis = torch.zeros(C, P, dtype=torch.float64, device=flat[0].device)
@@ -142,14 +149,16 @@ def gradient_and_hessians(params: Params, X: Tensor, Y: Tensor) -> Iterator[tupl
         yield _norm(grads), H
 
 
-def lanczos(params: Params, X: Tensor, Y: Tensor, steps: int) -> Iterator[tuple[Tensor, Tensor]]:
+def lanczos(
+    params: Params, X: Tensor, Y: Tensor, steps: int, activation: Activation = torch.sigmoid
+) -> Iterator[tuple[Tensor, Tensor]]:
     """Per copy, chunk by chunk: the gradient norm (C,) and the `steps` Ritz values (C, steps), ascending,
     of `steps` Lanczos iterations on its Hessian (full reorthogonalisation, the same start vector in
     every copy). Ritz values lie inside the spectrum: the smallest is never below the smallest
     eigenvalue, so a negative one proves negative curvature."""
     P = sum(t[..., 0].numel() for wb in params for t in wb)
     start = torch.randn(P, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    for flat, grads in _chunks(params, X, Y, max(1, HESSIAN_CHUNK_BYTES // (8 * P * steps))):
+    for flat, grads in _chunks(params, X, Y, max(1, HESSIAN_CHUNK_BYTES // (8 * P * steps)), activation):
         C = flat[0].shape[-1]
         Q = torch.zeros(C, steps, P, dtype=torch.float64, device=flat[0].device)  # the Lanczos basis
         alpha, beta = Q.new_zeros(C, steps), Q.new_zeros(C, steps)
@@ -167,7 +176,9 @@ def lanczos(params: Params, X: Tensor, Y: Tensor, steps: int) -> Iterator[tuple[
         yield _norm(grads), torch.linalg.eigvalsh(T)
 
 
-def gradient_and_curvature(params: Params, X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def gradient_and_curvature(
+    params: Params, X: Tensor, Y: Tensor, activation: Activation = torch.sigmoid
+) -> tuple[Tensor, Tensor, Tensor]:
     """Per copy: the gradient norm, the smallest Hessian eigenvalue and how many are below NEGATIVE_EIGENVALUE.
 
     Exact (the full Hessian) for nets of up to EXACT_HESSIAN_PARAMETERS parameters; above, LANCZOS_STEPS
@@ -179,7 +190,7 @@ def gradient_and_curvature(params: Params, X: Tensor, Y: Tensor) -> tuple[Tensor
             (g, torch.linalg.eigvalsh((H + H.transpose(1, 2)) / 2)) for g, H in gradient_and_hessians(params, X, Y)
         )
     else:
-        chunks = lanczos(params, X, Y, LANCZOS_STEPS)
+        chunks = lanczos(params, X, Y, LANCZOS_STEPS, activation)
     norms, smallest, negative = [], [], []
     for gradient_norm, eigenvalues in chunks:  # (C,), (C, n) ascending
         norms.append(gradient_norm)
@@ -210,14 +221,16 @@ def classify(m: dict[str, Tensor]) -> Tensor:
     return classes
 
 
-def measure(params: Params, X: Tensor, Y: Tensor, trend: Trend, step: int) -> dict[str, Tensor]:
+def measure(
+    params: Params, X: Tensor, Y: Tensor, trend: Trend, step: int, activation: Activation = torch.sigmoid
+) -> dict[str, Tensor]:
     """Every measurement of the copies in `params` (all failed ones) at step `step`, the end of training."""
     nan = torch.full((params[0][0].shape[-1],), math.nan, dtype=torch.float64, device=params[0][0].device)
     with torch.no_grad():
-        h = outputs(params, X).double()  # (N, S)
+        h = outputs(params, X, activation).double()  # (N, S)
         cost = CopyStack.cost(h, Y.double())
         norm = weight_norm(params)
-    gradient_norm, smallest, negative = gradient_and_curvature(params, X, Y)
+    gradient_norm, smallest, negative = gradient_and_curvature(params, X, Y, activation)
     m = {"outputs": h, "gradient_norm": gradient_norm, "weight_norm": norm, "hessian_min": smallest}
     m["negative_eigenvalues"] = negative
     efolds = math.log(step / trend.start_step) if trend.start_step and step > trend.start_step else math.nan
@@ -234,7 +247,15 @@ COLUMNS = ("gradient_norm", "weight_norm", "weight_growth_rate", "cost_fall_rate
 COLUMNS += ("hessian_min", "negative_eigenvalues")
 
 
-def diagnose(params: Params, X: Tensor, Y: Tensor, failed: Tensor, trend: Trend, step: int) -> dict[str, Tensor]:
+def diagnose(
+    params: Params,
+    X: Tensor,
+    Y: Tensor,
+    failed: Tensor,
+    trend: Trend,
+    step: int,
+    activation: Activation = torch.sigmoid,
+) -> dict[str, Tensor]:
     """`measure` for the copies where `failed` (S,) is True, scattered back over all S copies: class
     SOLVED and NaN measurements for the others. Outputs (every copy's) are (N, S), the rest (S,)."""
     S = failed.shape[0]
@@ -243,11 +264,12 @@ def diagnose(params: Params, X: Tensor, Y: Tensor, failed: Tensor, trend: Trend,
     result = {"class": torch.full((S,), SOLVED, dtype=torch.long, device=device)}
     result |= {c: torch.full((S,), math.nan, dtype=torch.float64, device=device) for c in COLUMNS}
     with torch.no_grad():
-        result["outputs"] = outputs(params, X).double()  # (N, S): every copy's, solved or not
+        result["outputs"] = outputs(params, X, activation).double()  # (N, S): every copy's, solved or not
     if len(index) and step < DIAGNOSIS_MIN_STEPS:
         result["class"][index] = UNCLEAR  # too short a run to say anything but "not learned yet"
     elif len(index):
-        m = measure([(w[..., index], b[..., index]) for w, b in params], X, Y, trend.subset(index), step)
+        part = [(w[..., index], b[..., index]) for w, b in params]
+        m = measure(part, X, Y, trend.subset(index), step, activation)
         for key, value in m.items():
             result[key][..., index] = value.to(result[key].dtype)
     return result

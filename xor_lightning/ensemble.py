@@ -13,6 +13,7 @@ from torch import Tensor
 from xor_lightning.checks import check_hidden_sizes
 from xor_lightning.copies import Gradient, linear, linear_backward, stacked_init, stuck_on_plateau
 from xor_lightning.copies_module import CopiesModule, check_lrs, check_solved_cost
+from xor_lightning.network import Activation
 
 __all__ = ["XOREnsemble", "linear", "linear_backward", "stacked_init", "stuck_on_plateau"]
 
@@ -33,6 +34,8 @@ class XOREnsemble(CopiesModule):
         first_seed: seeds first_seed, first_seed + 1, ... (777 makes copy 0 the notebook's network).
         gradient: "autograd", or the hand-backprop modes "notebook" / "mean".
         solved_cost: cost below which a copy with four right predictions counts as solved.
+        activation: the hidden layers' nonlinearity, as for XORClassifier ("sigmoid", "tanh", "relu", ...).
+        optimizer: each copy's update, a torch.optim spec without lr: "SGD", "SGD(momentum=0.9)", "Adam".
     """
 
     def __init__(
@@ -43,13 +46,20 @@ class XOREnsemble(CopiesModule):
         first_seed: int = 777,
         gradient: Gradient = "autograd",
         solved_cost: float = 0.05,
+        activation: Activation = "sigmoid",
+        optimizer: str = "SGD",
     ) -> None:
         super().__init__()
         hidden_sizes, lrs = check_hidden_sizes(hidden_sizes), check_lrs(lr)
         check_solved_cost(solved_cost)
         lr = lrs[0] if isinstance(lr, (int, float)) else lrs  # a plain float or list in the hparams
         self.save_hyperparameters()  # the checked locals
-        self.build_stacks([hidden_sizes], lrs, num_copies, first_seed, gradient)
+        self.build_stacks([hidden_sizes], lrs, num_copies, first_seed, gradient, [(activation, optimizer)])
+
+    def setting_text(self) -> str:
+        """' (relu, Adam)' when not the lesson's sigmoid and plain SGD: the report line says what ran."""
+        setting = (self.hparams.activation, self.hparams.optimizer)
+        return "" if setting == ("sigmoid", "SGD") else f" ({', '.join(setting)})"
 
     def report(self, X: Tensor, Y: Tensor) -> tuple[str, dict[str, float]]:
         """The fraction of copies solved (all four predictions right at the end), not an accuracy."""
@@ -58,7 +68,7 @@ class XOREnsemble(CopiesModule):
         plateau = stuck_on_plateau(stats["final_cost"]).float().mean().item()
         lrs = self.lrs[0] if len(self.lrs) == 1 else self.lrs
         text = (
-            f"{self.total_copies} copies of hidden_sizes {self.hparams.hidden_sizes} at lr {lrs}: "
+            f"{self.total_copies} copies of hidden_sizes {self.hparams.hidden_sizes}{self.setting_text()} at lr {lrs}: "
             f"all four right for {solved:.1%}, stuck near ln 2 for {plateau:.1%}\n"
             f"fraction solved: {solved}"
         )

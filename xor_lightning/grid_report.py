@@ -11,7 +11,6 @@ import lightning as L
 
 from xor_lightning.diagnosis import CLASSES, SLUGS
 from xor_lightning.study import (
-    architecture_name,
     cell_numbers,
     diagnosis_line,
     failure_lines,
@@ -61,7 +60,14 @@ def markdown(cells: dict, names: list[str], lrs: list[float], steps: int) -> str
 
 
 class GridReport(L.Callback):
-    """At the end of fit, on rank 0, from the copies gathered from every process."""
+    """At the end of fit, on rank 0, from the copies gathered from every process.
+
+    Args:
+        name: the files' name, logs/NAME.csv, .md, .png (the cures study writes study_cures.*).
+    """
+
+    def __init__(self, name: str = "study_grid") -> None:
+        self.name = name
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not isinstance(pl_module, XORStudyGrid):
@@ -69,7 +75,7 @@ class GridReport(L.Callback):
         log_dir = trainer.log_dir  # a collective under a multi-process strategy: every rank asks
         if not trainer.is_global_zero or pl_module.final_stats is None:
             return
-        names = [architecture_name(h) for h in pl_module.hparams.architectures]
+        names = pl_module.row_names()  # the architectures, with activation and optimizer if the grid varies them
         lrs = pl_module.lrs
         cells = {}
         for name, stats in zip(names, pl_module.final_stats, strict=True):
@@ -77,7 +83,7 @@ class GridReport(L.Callback):
                 cells[name, lr] = cell_numbers(**s)
         out = Path(trainer.logger.save_dir if trainer.logger else trainer.default_root_dir)
         out.mkdir(parents=True, exist_ok=True)
-        with open(out / "study_grid.csv", "w", newline="") as f:
+        with open(out / f"{self.name}.csv", "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(CSV_COLUMNS)
             for (name, lr), c in cells.items():
@@ -88,15 +94,17 @@ class GridReport(L.Callback):
             for lr, s in per_lr(stats).items():
                 lines += failure_lines(f"{name} lr {lr:g}", **s)
         table += failures_markdown(lines)
-        (out / "study_grid.md").write_text(table)
+        (out / f"{self.name}.md").write_text(table)
         print(table + diagnosis_line(pl_module.final_stats, pl_module.diagnosis_seconds), end="", flush=True)
-        title = f"XOR with plain SGD: {pl_module.num_seeds} seeds per cell, {trainer.global_step} steps"
+        title = f"XOR with {pl_module.trained_with()}: "
+        title += f"{pl_module.num_seeds} seeds per cell, {trainer.global_step} steps"
         columns = [f"{lr:g}" for lr in lrs]
         solved, median = (matrix(cells, names, lrs, k) for k in ("fraction_solved", "steps_median"))
         failures = [[main_failure(cells[name, lr]) for lr in lrs] for name in names]
-        heatmaps(names, columns, solved, median, out / "study_grid.png", title, failures)
-        studies = {name: stats for name, stats in zip(names, pl_module.final_stats, strict=True)}
-        failure_plot(studies, out / "study_grid_failures.png", "Why networks fail XOR: a typical network of each class")
+        heatmaps(names, columns, solved, median, out / f"{self.name}.png", title, failures)
+        studies = dict(zip(names, pl_module.final_stats, strict=True))
+        title = "Why networks fail XOR: a typical network of each class"
+        failure_plot(studies, out / f"{self.name}_failures.png", title)
         if log_dir is not None:
             run = Path(log_dir)
             run.mkdir(parents=True, exist_ok=True)

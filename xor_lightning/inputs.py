@@ -1,4 +1,4 @@
-"""What the user typed, read before jsonargparse parses it: bounded, and which model it names.
+"""What the user typed, read before jsonargparse parses it: bounded, and which model (and optimizer) it names.
 
 jsonargparse reads a config file whole and expands YAML aliases; a small file can expand to
 gigabytes ("billion laughs") and long lists parse in quadratic time. So every config file is
@@ -136,7 +136,7 @@ def check_arguments(args: list[str]) -> dict[str, Any]:
             raise ConfigError(f"argument {arg[:40]}... is longer than {MAX_ARGUMENT_CHARS} characters")
         if arg.count(",") >= MAX_ARGUMENT_ITEMS:
             raise ConfigError(f"argument {arg[:40]}... lists more than {MAX_ARGUMENT_ITEMS} values")
-    explicit: dict[str, Any] = {"class_path": False, "keys": set()}
+    explicit: dict[str, Any] = {"class_path": False, "keys": set(), "optimizer": {"class_path": False, "keys": set()}}
     subcommand = next((a for a in args if a in SUBCOMMANDS), None)
     seen: set[Path] = set()
     for key, name in argument_files(args):
@@ -150,6 +150,8 @@ def check_arguments(args: list[str]) -> dict[str, Any]:
             config = config[subcommand]  # a config given before the subcommand
         if isinstance(config, dict) and "model" in config:
             _add_model(explicit, config["model"])
+        if isinstance(config, dict) and isinstance(config.get("optimizer"), (dict, str)):
+            _add_model(explicit["optimizer"], config["optimizer"])
     for i, arg in enumerate(args):
         key, _, value = arg.partition("=")
         if key == "--model":
@@ -162,6 +164,8 @@ def check_arguments(args: list[str]) -> dict[str, Any]:
             except yaml.YAMLError:
                 parsed = given
             _add_model(explicit, parsed if isinstance(parsed, dict) else {"class_path": given})
+        elif key == "--optimizer" or key.startswith("--optimizer."):
+            _add_optimizer_argument(explicit["optimizer"], key, value or (args[i + 1] if i + 1 < len(args) else ""))
         elif key.startswith("--model."):
             key = key.rstrip("+")  # jsonargparse's `--key+=value` appends to a list
             parts = [p for p in key[len("--model.") :].split(".") if p not in ("init_args", "dict_kwargs")]
@@ -189,3 +193,19 @@ def _add_model(explicit: dict[str, Any], model: Any) -> None:
             explicit["keys"].update(value)
         else:
             explicit["keys"].add(key)
+
+
+def _add_optimizer_argument(explicit: dict[str, Any], key: str, value: str) -> None:
+    """`--optimizer NAME`, `--optimizer '{class_path: ..., init_args: {lr: ...}}'`, `--optimizer.lr X`."""
+    if key == "--optimizer":
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            parsed = value
+        _add_model(explicit, parsed if isinstance(parsed, dict) else {"class_path": value})
+        return
+    parts = [p for p in key[len("--optimizer.") :].split(".") if p not in ("init_args", "dict_kwargs")]
+    if parts == ["class_path"]:
+        explicit["class_path"] = True
+    elif parts:
+        explicit["keys"].add(parts[0])

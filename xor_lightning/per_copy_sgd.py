@@ -22,6 +22,9 @@ class PerCopySGD(torch.optim.Optimizer):
         super().__init__([p for stack in stacks for p in stack.parameters()], {})
         self.stacks = list(stacks)
 
+    def spec(self) -> str:  # the HParams column: the update it makes
+        return "SGD"
+
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
         loss = None

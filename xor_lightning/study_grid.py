@@ -11,6 +11,8 @@ from torch import Tensor
 from xor_lightning.checks import check_hidden_sizes
 from xor_lightning.copies import Gradient
 from xor_lightning.copies_module import CopiesModule, check_distinct, check_lrs, check_solved_cost
+from xor_lightning.study import architecture_name
+from xor_lightning.study_settings import grid_rows, row_name
 
 WIDTHS_AND_DEEP = [[1], [2], [3], [4], [5], [6], [7], [8], [10, 10, 10]]
 LRS = [0.1, 0.3, 1.0, 3.0, 10.0]
@@ -29,6 +31,9 @@ class XORStudyGrid(CopiesModule):
         first_seed: the first seed of every cell.
         gradient: "autograd", or the hand-backprop modes "notebook" / "mean".
         solved_cost: cost below which a copy with four right predictions counts as solved.
+        activations: the hidden activations to compare ("sigmoid", "tanh", "relu", "leaky_relu").
+        optimizers: the per-copy updates to compare, torch.optim specs without lr ("SGD", "Adam", ...).
+            A row of the grid is one architecture x activation x optimizer, its columns the lrs.
     """
 
     def __init__(
@@ -39,6 +44,8 @@ class XORStudyGrid(CopiesModule):
         first_seed: int = 777,
         gradient: Gradient = "autograd",
         solved_cost: float = 0.05,
+        activations: list[str] = ["sigmoid"],  # noqa: B006 (a plain list in the hparams, never mutated)
+        optimizers: list[str] = ["SGD"],  # noqa: B006
     ) -> None:
         super().__init__()
         architectures = [check_hidden_sizes(h) for h in architectures]
@@ -47,15 +54,31 @@ class XORStudyGrid(CopiesModule):
         check_distinct("architectures", architectures)
         lr = check_lrs(lr)
         check_solved_cost(solved_cost)
+        activations, optimizers = list(activations), list(optimizers)
         self.save_hyperparameters()  # the checked locals: plain lists
-        self.build_stacks(architectures, lr, num_copies, first_seed, gradient)
+        rows, settings = grid_rows(architectures, activations, optimizers)
+        self.build_stacks(rows, lr, num_copies, first_seed, gradient, settings)
+
+    def row_names(self) -> list[str]:
+        """One per stack: the architecture, with the activation and optimizer when the grid varies them."""
+        h = self.hparams
+        varied = (len(h.architectures) > 1, h.activations != ["sigmoid"], h.optimizers != ["SGD"])
+        return [row_name(architecture_name(s.hidden_sizes), s.activation, s.optimizer, varied) for s in self.stacks]
+
+    def trained_with(self) -> str:
+        """What the heatmap's title says trained the copies."""
+        if self.hparams.optimizers == ["SGD"] and self.hparams.activations == ["sigmoid"]:
+            return "plain SGD"
+        h = self.hparams
+        which = f"{', '.join(h.activations)} x {', '.join(h.optimizers)}"
+        return which if len(h.architectures) > 1 else f"{architecture_name(h.architectures[0])}, {which}"
 
     def report(self, X: Tensor, Y: Tensor) -> tuple[str, dict[str, float]]:
         """The fraction of all copies solved (all four predictions right at the end), not an accuracy."""
         stats = self.final_stats if self.final_stats is not None else self.study_stats()
         solved = sum((s["accuracy"] == 1.0).sum().item() for s in stats) / (len(stats) * self.total_copies)
         text = (
-            f"{len(stats)} architectures x {len(self.lrs)} lrs x {self.num_seeds} seeds: "
+            f"{len(stats)} rows x {len(self.lrs)} lrs x {self.num_seeds} seeds: "
             f"all four right for {solved:.1%} of the copies\nfraction solved: {solved}"
         )
         return text, {"hp/fraction_solved": solved}
