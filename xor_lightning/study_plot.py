@@ -8,6 +8,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 MARKERS = "osD^v<>ph*"
+SHORT = {"minimum at infinity": "at infinity", "still learning": "learning", "finite minimum": "finite min"}
 
 
 def save(fig: Figure, path: Path) -> None:
@@ -83,7 +84,7 @@ def failure_panel(ax, rows: list[str], columns: list[str], failures: list[list[t
     ax.set(xlabel="learning rate", title="most common failure (share of all seeds)")
     for i, row in enumerate(failures):
         for j, (label, share) in enumerate(row):
-            text = f"{label}\n{share:.0%}" if label else "none failed"
+            text = f"{SHORT.get(label, label)}\n{share:.0%}" if label else "none failed"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if label else "black")
 
 
