@@ -47,6 +47,7 @@ WEIGHT_GROWTH = 0.1  # weight-norm growth per e-fold of steps; the 2-2-1 minima 
 HESSIAN_CHUNK_BYTES = 256 * 2**20  # float64 Hessians (or Lanczos bases) held at once, to bound memory
 EXACT_HESSIAN_PARAMETERS = 64  # up to this many parameters the full Hessian; above, Lanczos (much cheaper)
 LANCZOS_STEPS = 48  # Lanczos iterations for the larger nets (2-10-10-10-1 has 261 parameters)
+REORTHOGONALISE = 1  # Gram-Schmidt passes per step against every earlier vector (2: "twice is enough")
 DIAGNOSIS_MIN_STEPS = 100  # a run shorter than this has no trend to measure: its failures are not diagnosed
 
 CLASSES = ("solved", "oscillating", "saddle", "still learning", "minimum at infinity", "finite minimum", "unclear")
@@ -167,7 +168,7 @@ def lanczos(
             Q[:, j] = q
             w = _hvp(flat, grads, q)
             alpha[:, j] = (w * q).sum(1)
-            for _ in range(2):  # twice is enough (Kahan): w orthogonal to every earlier q to rounding
+            for _ in range(REORTHOGONALISE):
                 basis = Q[:, : j + 1]  # (C, j + 1, P)
                 w -= torch.bmm(torch.bmm(w.unsqueeze(1), basis.transpose(1, 2)), basis).squeeze(1)
             beta[:, j] = w.norm(dim=1)
