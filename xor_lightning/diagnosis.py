@@ -291,11 +291,15 @@ def nice(value: float) -> str:
 def typical_outputs(classes: Tensor, outputs: Tensor, code: int) -> tuple[str, float, int]:
     """The most common pattern of final outputs (N, S) among the copies of class `code`:
     (pattern such as "(0, 1/2, 1, 1/2)", its share of the class, the index of one copy showing it)."""
-    index = (classes == code).nonzero().squeeze(1).tolist()
-    if not index:
+    index = (classes == code).nonzero().squeeze(1)
+    if not len(index):
         return "", 0.0, -1
-    patterns: dict[str, list[int]] = {}
-    for k in index:
-        patterns.setdefault("(" + ", ".join(nice(v) for v in outputs[:, k].tolist()) + ")", []).append(k)
-    pattern, members = max(patterns.items(), key=lambda item: len(item[1]))
-    return pattern, len(members) / len(index), members[0]
+    h = outputs[:, index].T.double()  # (K, N)
+    exact = torch.tensor(list(FRACTIONS), dtype=torch.float64)
+    near = (h.unsqueeze(-1) - exact).abs().min(-1)
+    shown = torch.where(near.values < 0.02, exact[near.indices], (h * 100).round() / 100)  # what `nice` prints
+    patterns, inverse, counts = torch.unique(shown, dim=0, return_inverse=True, return_counts=True)
+    best = int(counts.argmax())
+    first = int((inverse == best).nonzero()[0, 0])
+    pattern = "(" + ", ".join(nice(v) for v in patterns[best].tolist()) + ")"
+    return pattern, counts[best].item() / len(index), int(index[first])
