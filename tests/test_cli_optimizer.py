@@ -1,5 +1,7 @@
 """`--optimizer` / `--lr_scheduler` through the real CLI: recorded, resumed bit for bit, refused in one line."""
 
+import csv
+
 import pytest
 import torch
 import yaml
@@ -123,9 +125,10 @@ def test_the_shipped_cures_study_writes_one_row_per_activation_optimizer_and_lr(
     args = ["-c", str(REPO / "configs/study_cures.yaml"), "--model.init_args.num_copies=2", "--trainer.max_steps=20"]
     result = run_cli("fit", *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    rows = (tmp_path / "logs/study_cures.csv").read_text().splitlines()
+    with open(tmp_path / "logs/study_cures.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
     names = [f"{a} {o}" for a in ("sigmoid", "tanh", "relu") for o in ("SGD", "SGD(momentum=0.9)", "Adam")]
-    assert [r.rsplit(",", 9)[0] for r in rows[1:]] == [n for n in names for _ in range(3)]
+    assert [r["architecture"] for r in rows] == [n for n in names for _ in range(3)]
     assert (tmp_path / "logs/study_cures.png").is_file() and not (tmp_path / "logs/study_grid.csv").exists()
     hparams = yaml.safe_load(next((tmp_path / "logs/study_cures").glob("version_0/hparams.yaml")).read_text())
     assert hparams["optimizers"] == ["SGD", "SGD(momentum=0.9)", "Adam"] and hparams["activations"][2] == "relu"
