@@ -118,7 +118,7 @@ def test_gif_frames_keep_the_plateaus_shades(tmp_path):
 
 
 def test_a_nearly_flat_output_gets_no_contour():
-    # The perceptron ends at 1/2 +- 1e-4 everywhere: its 0.5 level set is noise, drawn it looked like structure.
+    # The perceptron ends at 1/2 everywhere (to 6e-8): its 0.5 level set is noise that looked like structure.
     nearly_flat = 0.5 + 1e-4 * torch.linspace(-1, 1, 64 * 64).reshape(64, 64)
     black = lambda image: int(np.all(image == 0, axis=-1).sum())  # noqa: E731
     assert black(boundary_image(nearly_flat, 0)) == black(boundary_image(HALF, 0))  # only the points' rings

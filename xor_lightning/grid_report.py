@@ -94,7 +94,8 @@ class GridReport(L.Callback):
         columns = [f"{lr:g}" for lr in lrs]
         solved, median = (matrix(cells, names, lrs, k) for k in ("fraction_solved", "steps_median"))
         failures = [[main_failure(cells[name, lr]) for lr in lrs] for name in names]
-        heatmaps(names, columns, solved, median, out / "study_grid.png", title, failures)
+        copies = cells[names[0], lrs[0]]["copies"]
+        heatmaps(names, columns, solved, median, out / "study_grid.png", title, failures, copies=copies)
         studies = {name: stats for name, stats in zip(names, pl_module.final_stats, strict=True)}
         failure_plot(studies, out / "study_grid_failures.png", "Why networks fail XOR: a typical network of each class")
         if log_dir is not None:
