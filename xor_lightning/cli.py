@@ -31,6 +31,7 @@ from xor_lightning.checks import ConfigError
 from xor_lightning.data import XORDataModule
 from xor_lightning.inputs import check_arguments
 from xor_lightning.logs import HeldLogs
+from xor_lightning.run_names import name_run_folder
 
 # What every experiment shares; a config file holds only what makes it different.
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -115,6 +116,7 @@ class XORLightningCLI(LightningCLI):
         if config.get("weights_only") is None:
             config.weights_only = True  # checkpoints never run pickled code, whatever torch's default
         check_config(subcommand, config)
+        name_run_folder(config, raw)
         if config.get("ckpt_path") is not None:
             self._use_checkpoint(subcommand, config)
         elif subcommand in EVALUATE:

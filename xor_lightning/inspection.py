@@ -81,6 +81,8 @@ class GradientNorms(L.Callback):
             for name, p in _layer_names(pl_module)
             if p.grad is not None
         }
+        # Also as log10: TensorBoard's custom-scalars layout has no log axis (callbacks.lesson_layout).
+        norms.update({k.replace("grad_norm/", "grad_norm_log10/"): math.log10(v) for k, v in norms.items() if v > 0})
         for logger in trainer.loggers:
             logger.log_metrics(norms, step=step)
 
