@@ -168,6 +168,12 @@ def log_hparams(trainer: L.Trainer, pl_module: L.LightningModule, metrics: dict[
         logger.log_metrics(metrics, step=trainer.global_step)
 
 
+def _stopped_at(trainer: L.Trainer) -> str:
+    """Counted as the checkpoint counts: step=N is N updates done (the last printed line can be step N-1)."""
+    n = trainer.global_step
+    return f"step={n} ({n} updates done), as the checkpoint's name says; resume with --ckpt_path last"
+
+
 class StopOnInterrupt(L.Callback):
     """Ctrl-C stops training between two steps, never inside an update.
 
@@ -200,12 +206,12 @@ class StopOnInterrupt(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._restore()
         if self.interrupted:
-            self._say(f"interrupted after step {trainer.global_step - 1}; resume with --ckpt_path last")
+            self._say(f"interrupted at {_stopped_at(trainer)}")
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         self._restore()
         if isinstance(exception, SIGTERMException):
-            self._say(f"stopped by SIGTERM after step {trainer.global_step - 1}; resume with --ckpt_path last")
+            self._say(f"stopped by SIGTERM at {_stopped_at(trainer)}")
 
     @rank_zero_only
     def _say(self, message: str) -> None:

@@ -28,6 +28,7 @@ from xor_lightning.base import NonFiniteError, XORModule
 from xor_lightning.callbacks import NotebookReport, StopOnInterrupt
 from xor_lightning.checkpoints import TRAINING_ONLY, Checkpoint, model_classes, read_checkpoint
 from xor_lightning.checks import ConfigError
+from xor_lightning.cli_help import PARSER_KWARGS, explain, extra_subcommand
 from xor_lightning.data import XORDataModule
 from xor_lightning.inputs import check_arguments
 from xor_lightning.logs import HeldLogs
@@ -71,6 +72,7 @@ class XORLightningCLI(LightningCLI):
                 save_config_callback=SaveFitConfig,
                 save_config_kwargs={"overwrite": True},  # resuming a run writes its config.yaml again
                 auto_configure_optimizers=False,
+                parser_kwargs=PARSER_KWARGS,
                 args=args,
                 run=run,
             )
@@ -331,10 +333,12 @@ def main(args: Any = None) -> None:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
+    if extra_subcommand(list(sys.argv[1:] if args is None else args)):
+        return
     try:
         cli = XORLightningCLI(args=args)
     except (ArgumentError, ConfigError, MisconfigurationException) as err:
-        _fail(f"error: {_one_line(str(err))}", 2)
+        _fail(f"error: {explain(_one_line(str(err)))}", 2)
     except NonFiniteError as err:
         # The refusal to save NaN weights can replace the error that stopped training: name both.
         chain = [e for e in (err.__context__, err) if isinstance(e, NonFiniteError)]
