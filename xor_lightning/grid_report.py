@@ -1,5 +1,6 @@
 """The study grid's files: logs/study_grid.csv (one row per cell), study_grid.md, study_grid.png
-(heatmaps over architecture x lr), and the run folder's copies.csv (one row per copy)."""
+(heatmaps over architecture x lr), and the run folder's copies.csv (one row per copy). A run under
+another logger name writes NAME.csv etc. (logs/class_grid.* for configs/class_grid.yaml)."""
 
 from __future__ import annotations
 
@@ -77,7 +78,9 @@ class GridReport(L.Callback):
                 cells[name, lr] = cell_numbers(**s)
         out = Path(trainer.logger.save_dir if trainer.logger else trainer.default_root_dir)
         out.mkdir(parents=True, exist_ok=True)
-        with open(out / "study_grid.csv", "w", newline="") as f:
+        # Named after the run (logs/study_grid.*, logs/class_grid.*): a class-sized grid keeps the full one's files.
+        stem = str(getattr(trainer.logger, "name", None) or "study_grid")
+        with open(out / f"{stem}.csv", "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(CSV_COLUMNS)
             for (name, lr), c in cells.items():
@@ -88,16 +91,16 @@ class GridReport(L.Callback):
             for lr, s in per_lr(stats).items():
                 lines += failure_lines(f"{name} lr {lr:g}", **s)
         table += failures_markdown(lines)
-        (out / "study_grid.md").write_text(table)
+        (out / f"{stem}.md").write_text(table)
         print(table + diagnosis_line(pl_module.final_stats, pl_module.diagnosis_seconds), end="", flush=True)
         title = f"XOR with plain SGD: {pl_module.num_seeds} seeds per cell, {trainer.global_step} steps"
         columns = [f"{lr:g}" for lr in lrs]
         solved, median = (matrix(cells, names, lrs, k) for k in ("fraction_solved", "steps_median"))
         failures = [[main_failure(cells[name, lr]) for lr in lrs] for name in names]
         copies = cells[names[0], lrs[0]]["copies"]
-        heatmaps(names, columns, solved, median, out / "study_grid.png", title, failures, copies=copies)
+        heatmaps(names, columns, solved, median, out / f"{stem}.png", title, failures, copies=copies)
         studies = {name: stats for name, stats in zip(names, pl_module.final_stats, strict=True)}
-        failure_plot(studies, out / "study_grid_failures.png", "Why networks fail XOR: a typical network of each class")
+        failure_plot(studies, out / f"{stem}_failures.png", "Why networks fail XOR: a typical network of each class")
         if log_dir is not None:
             run = Path(log_dir)
             run.mkdir(parents=True, exist_ok=True)
