@@ -67,7 +67,7 @@ study-grid: $(STAMP) ## width 1..8 and 2-10-10-10-1 x lr 0.1..10 x 1024 seeds: l
 class-study: $(STAMP) ## seed study, class size: 128 seeds of 2-2-1, 3001 steps (logs/class_study/version_N)
 	$(CLI) fit -c configs/class_study.yaml $(ARGS)
 
-class-grid: $(STAMP) ## study grid, class size: widths 1, 2, 4, 2-10-10-10-1 x lr 1, 3 x 32 seeds, 2001 steps: logs/class_grid.*
+class-grid: $(STAMP) ## study grid, class size: width 1, 2, 4 x lr 1, 3, 10 x 32 seeds, 2001 steps: logs/class_grid.*
 	$(CLI) fit -c configs/class_grid.yaml $(ARGS)
 
 RUNS ?= logs/xor_nn
