@@ -7,7 +7,7 @@ CLI    := $(BIN)/python -m xor_lightning
 PORT   ?= 6006
 
 .DEFAULT_GOAL := help
-.PHONY: help install train train-all train-backprop test test-fast lint check-floors notebook tensorboard study study-grid study-cures docs bench clean
+.PHONY: help install train train-all train-backprop test test-fast lint check-floors notebook tensorboard study study-grid study-cures class-study class-grid compare docs bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -65,6 +65,18 @@ study-grid: $(STAMP) ## width 1..8 and 2-10-10-10-1 x lr 0.1..10 x 1024 seeds: l
 
 study-cures: $(STAMP) ## 2-10-10-10-1 x sigmoid/tanh/relu x SGD/momentum/Adam x lr 0.01..1 x 256 seeds: logs/study_cures.*
 	$(CLI) fit -c configs/study_cures.yaml $(ARGS)
+
+# Class presets: the studies' answers in well under a minute (docs/teaching.md has the measured times).
+class-study: $(STAMP) ## seed study, class size: 128 seeds of 2-2-1, 3001 steps (logs/class_study/version_N)
+	$(CLI) fit -c configs/class_study.yaml $(ARGS)
+
+class-grid: $(STAMP) ## study grid, class size: width 1, 2, 4 x lr 1, 3, 10 x 32 seeds, 2001 steps: logs/class_grid.*
+	$(CLI) fit -c configs/class_grid.yaml $(ARGS)
+
+RUNS ?= logs/xor_nn
+OUT  ?= compare.png
+compare: $(STAMP) ## one PNG overlaying runs' costs and gradient norms: make compare RUNS="logs/a/version_0 logs/b/version_0"
+	$(CLI) compare $(RUNS) -o $(OUT)
 
 docs: $(STAMP) ## redraw the pictures under docs/ that the README shows (one wide-deep fit, ~10 s)
 	$(BIN)/python docs/make_pictures.py

@@ -22,6 +22,21 @@ EXPERIMENT = "xor_nn_wide_deep"
 MAX_BYTES = 200_000  # pictures checked into git stay small
 
 
+def small_gif(source: Path, target: Path) -> None:
+    """The README's copy of training.gif at a third of its projector size, within MAX_BYTES."""
+    import numpy as np
+    from PIL import Image, ImageSequence
+
+    from xor_lightning.pictures import write_gif
+
+    with Image.open(source) as gif:
+        frames = [
+            np.asarray(f.convert("RGB").resize((f.width // 3, f.height // 3), Image.Resampling.BOX))
+            for f in ImageSequence.Iterator(gif)
+        ]
+    write_gif(frames, target)
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -31,8 +46,9 @@ def main() -> int:
             print(fit.stderr, file=sys.stderr)
             return fit.returncode
         run = Path(tmp) / "logs" / EXPERIMENT / "version_0"
-        for name in ("decision_boundary.png", "loss_curve.png", "training.gif"):
+        for name in ("decision_boundary.png", "loss_curve.png"):
             shutil.copyfile(run / name, DOCS / name)
+        small_gif(run / "training.gif", DOCS / "training.gif")
         events = EventAccumulator(str(run), size_guidance={"images": 0})
         events.Reload()
         (DOCS / "tensorboard_boundary.png").write_bytes(events.Images("decision_boundary")[-1].encoded_image_string)

@@ -2,11 +2,13 @@
 
 The kernel is this venv's python (a kernelspec written for sys.executable, not whatever `python` is on
 PATH), with the repo on PYTHONPATH and a temporary folder as its working directory. The whole notebook
-trains ~30000 steps: ~30 s on 2 CPU cores.
+trains ~30000 Lightning steps, the exercises' and the interactive cell's ~27000 plain-torch ones.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import math
 from pathlib import Path
@@ -17,6 +19,7 @@ from ipykernel.kernelspec import write_kernel_spec
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+from PIL import Image
 
 from tests.conftest import REPO
 from tests.oracle import notebook_backprop, notebook_nn
@@ -75,13 +78,52 @@ def test_the_lesson_cells_print_the_notebook_loops_costs(executed, cell_id: str,
     lines = stdout_lines(executed[cell_id])
     assert lines[0] == f"0 {oracle_cost().item()!r}"  # exact: the float32 cost as Python prints it
     cost_lines = [line for line in lines if line.split(" ")[0].isdigit()]
-    assert [int(line.split()[0]) for line in cost_lines] == list(range(0, 10001, 100))
+    assert [int(line.split()[0]) for line in cost_lines] == list(range(0, 10001, 1000))  # not 101 lines
     assert lines.count("hypothesis:") == 1 and lines.count("predicted:") == 1  # once, after the last step
 
 
 @pytest.mark.parametrize("cell_id", ["backprop-boundary", "nn-boundary", "wide-deep-gradients", "wide-deep-boundary"])
-def test_the_pictures_are_shown_inline(executed, cell_id: str) -> None:
-    assert any("image/png" in o.get("data", {}) for o in executed[cell_id].outputs)
+def test_the_pictures_are_shown_inline_at_projector_size(executed, cell_id: str) -> None:
+    [png] = [o["data"]["image/png"] for o in executed[cell_id].outputs if "image/png" in o.get("data", {})]
+    assert Image.open(io.BytesIO(base64.b64decode(png))).size[0] >= 800
+
+
+def test_the_setup_is_one_short_import_cell(executed) -> None:
+    source = executed["setup"].source
+    assert len(source.splitlines()) <= 8 and "def " not in source and "PIL" not in source and "io" not in source.split()
+
+
+def cell_ids(executed) -> list[str]:
+    return list(executed)
+
+
+@pytest.mark.parametrize("name", ["lr", "width", "depth", "fail"])
+def test_each_exercise_asks_first_and_answers_after_the_run(executed, name: str) -> None:
+    ids = cell_ids(executed)
+    ask, answer = ids.index(f"exercise-{name}-md"), ids.index(f"exercise-{name}-answer")
+    ran = [i for i in range(ask + 1, answer) if executed[ids[i]].cell_type == "code"]
+    assert ran and executed[ids[answer]].source.startswith("<details><summary>Answer</summary>")
+    assert "Predict, then run" in executed[ids[ask]].source
+
+
+def test_the_exercise_answers_say_what_the_cells_printed(executed) -> None:
+    lr = stdout_lines(executed["exercise-lr"])
+    assert lr[0].startswith("lr  0.1: not solved in 3000 steps")
+    assert lr[1].startswith("lr  1.0: solved at step 2458") and lr[2].startswith("lr 10.0: not solved")
+    assert 0.47 < float(lr[2].split()[-1]) < 0.49  # "its cost stops near 0.478"
+    width = stdout_lines(executed["exercise-width"])
+    assert width[0].startswith("2-1-1: not solved") and "[0.0" in width[0] and width[0].count("0.66") == 3
+    assert width[1].startswith("2-2-1: solved at step 2458") and width[2].startswith("2-4-1: solved at step 842")
+    costs = dict(line.split() for line in stdout_lines(executed["wide-deep-fit"]) if line.split()[0].isdigit())
+    assert float(costs["4000"]) > 0.6925 and 0.68 < float(costs["5000"]) < 0.685  # "still 0.693 at 4000, 0.682 at 5000"
+    assert 0.0012 < float(costs["6000"]) < 0.0014  # "0.0013 at step 6000"
+
+
+def test_the_interactive_cell_retrains_and_redraws_when_a_slider_moves(executed) -> None:
+    views = [o for o in executed["explore"].outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) == 1
+    [line] = stdout_lines(executed["explore-set"])
+    assert line.startswith("2-4-1 at lr 3: solved at step") and int(line.split("px wide")[0].split()[-1]) >= 800
 
 
 def test_the_study_cell_shows_one_table_row_per_architecture(executed) -> None:

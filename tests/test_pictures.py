@@ -3,14 +3,26 @@
 import io
 import math
 
+import lightning as L
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.tensorboard import SummaryWriter
 
-from xor_lightning.inspection import add_png
-from xor_lightning.pictures import BLUE, PAD, boundary_image, loss_curve_figure, write_gif, write_png
+from xor_lightning import XORClassifier, XORDataModule
+from xor_lightning.inspection import DecisionBoundary, add_png
+from xor_lightning.pictures import (
+    BLUE,
+    PAD,
+    PROJECTOR_WIDTH,
+    boundary_figure,
+    boundary_image,
+    loss_curve_figure,
+    write_gif,
+    write_png,
+)
 
 HALF = torch.full((64, 64), 0.5)  # every output 1/2: the plateau, no contour, one flat colour
 
@@ -103,3 +115,44 @@ def test_gif_frames_keep_the_plateaus_shades(tmp_path):
     square = (slice(22, 22 + 256), slice(8, 8 + 256))  # the heat map: below the 22-pixel title, 8 from the left
     shades = [len(np.unique(image[square].reshape(-1, 3), axis=0)) for image in (frame, shown)]
     assert shades[1] >= shades[0] * 2 // 3
+
+
+def test_a_nearly_flat_output_gets_no_contour():
+    # The perceptron ends at 1/2 everywhere (to 6e-8): its 0.5 level set is noise that looked like structure.
+    nearly_flat = 0.5 + 1e-4 * torch.linspace(-1, 1, 64 * 64).reshape(64, 64)
+    black = lambda image: int(np.all(image == 0, axis=-1).sum())  # noqa: E731
+    assert black(boundary_image(nearly_flat, 0)) == black(boundary_image(HALF, 0))  # only the points' rings
+    sloped = 0.5 + 0.2 * torch.linspace(-1, 1, 64 * 64).reshape(64, 64)
+    assert black(boundary_image(sloped, 0)) > black(boundary_image(HALF, 0)) + 100  # a real boundary is drawn
+
+
+@pytest.mark.parametrize("size", [256, 768])
+def test_boundary_image_scales_its_text_with_its_size(size):
+    image = boundary_image(HALF, 0, size=size)
+    assert image.shape[1] == size + 2 * round(8 * size / 256)
+    ink = np.flatnonzero(np.any(image[: round(22 * size / 256)] < 100, axis=(1, 2)))
+    assert ink.size and ink.max() - ink.min() >= 8 * size / 256  # the title's letters grow with the frame
+
+
+def test_projector_sized_figures_with_the_experiment_in_the_title():
+    grid = 0.5 + 0.4 * torch.linspace(-1, 1, 64 * 64).reshape(64, 64)
+    assert boundary_figure(grid, "xor_nn, 2-2-1, lr 1").shape[1] >= PROJECTOR_WIDTH
+    steps, costs = [0, 100, 200], [0.7, 0.6, 0.1]
+    plain, named = loss_curve_figure(steps, costs, 100), loss_curve_figure(steps, costs, 100, "xor_nn, 2-2-1, lr 1")
+    assert plain.shape[1] >= PROJECTOR_WIDTH and named.shape[1] >= PROJECTOR_WIDTH
+    assert not np.array_equal(plain, named)
+
+
+def test_training_gif_has_frames_where_xor_nn_learns(tiny_trainer, tmp_path):
+    # xor_nn (seed 777) is white at step 2000 and solved by 3000: the GIF must show the steps between.
+    L.seed_everything(777, verbose=False)
+    boundary = DecisionBoundary(every_n_steps=1000)
+    trainer, _ = tiny_trainer(3001, callbacks=[boundary], default_root_dir=tmp_path)
+    trainer.fit(XORClassifier(hidden_sizes=[2]), XORDataModule())
+    steps = [s for s, _, _ in boundary.snapshots]
+    assert {0, 1000, 2000, 3000} <= set(steps)
+    assert len([s for s in steps if 2000 < s < 3000]) >= 3
+    assert len([s for s in steps if 200 < s < 2000 and s % 1000]) <= 2  # the plateau: almost no extra frames
+    boundary._write(tmp_path, trainer, trainer.lightning_module)
+    with Image.open(tmp_path / "training.gif") as gif:
+        assert gif.n_frames == len(steps) + 1 and gif.size[0] >= PROJECTOR_WIDTH

@@ -1,6 +1,7 @@
 """Stopping and resuming through the CLI, in separate processes, must not change a single bit."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -79,8 +80,8 @@ def interrupt_after_step_100(cwd, config, signum):
 @pytest.mark.parametrize(
     ("config", "signum", "exit_code", "message"),
     [
-        ("xor_backprop", signal.SIGINT, 1, "interrupted after step"),
-        ("xor_nn", signal.SIGTERM, 143, "stopped by SIGTERM after step"),
+        ("xor_backprop", signal.SIGINT, 1, "interrupted at step="),
+        ("xor_nn", signal.SIGTERM, 143, "stopped by SIGTERM at step="),
     ],
     ids=["sigint-backprop", "sigterm-autograd"],
 )
@@ -91,6 +92,10 @@ def test_interrupt_leaves_the_last_completed_step_and_resumes_exactly(config, si
     ckpt = last_ckpt(tmp_path, config)
     stopped = ckpt["global_step"]
     assert stopped > 100
+    # The message counts as the checkpoint does: its step=N is the file's name and global_step.
+    said = int(re.search(r"at step=(\d+) ", err).group(1))
+    assert said == stopped, err
+    assert any(p.name.endswith(f"step={said}.ckpt") for p in (tmp_path / "logs" / config).rglob("*.ckpt")), err
     # The checkpoint holds exactly the weights after `stopped` complete updates, no half step.
     saved = list(ckpt["state_dict"].values())
     assert all(torch.equal(a, b) for a, b in zip(saved, oracle_weights(config, stopped), strict=True))

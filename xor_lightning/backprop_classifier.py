@@ -8,6 +8,8 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 
 import torch
+from lightning.pytorch.callbacks import ModelSummary
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from xor_lightning import backprop
@@ -52,6 +54,14 @@ class NotebookSGD(torch.optim.Optimizer):
             for group in self.param_groups
             for p in group["params"]
         ]
+
+
+def summary_note(module: torch.nn.Module) -> str:
+    count = sum(p.numel() for p in module.parameters())
+    return (
+        f"note: 0 Trainable params above: {type(module).__name__}'s {count} parameters are updated by hand "
+        "(its own backprop, no autograd), so none needs requires_grad; they change at every step all the same"
+    )
 
 
 class XORBackpropClassifier(XORModule):
@@ -105,6 +115,11 @@ class XORBackpropClassifier(XORModule):
 
     def forward(self, x: Tensor) -> Tensor:
         return backprop.forward(x, self.layer_params())[-1]
+
+    def on_fit_start(self) -> None:
+        # Lightning's model summary, printed just before, counts as trainable only what has requires_grad.
+        if any(isinstance(c, ModelSummary) for c in self.trainer.callbacks):
+            rank_zero_info(summary_note(self))
 
     def on_train_start(self) -> None:
         self._step = None  # built on the first batch, after Lightning has placed the parameters

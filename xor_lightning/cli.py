@@ -43,10 +43,12 @@ from xor_lightning.checkpoints import (
     read_checkpoint,
 )
 from xor_lightning.checks import ConfigError
+from xor_lightning.cli_help import PARSER_KWARGS, explain, extra_subcommand
 from xor_lightning.cli_optimizers import check_optimizer_config, configured, follow_model_lr
 from xor_lightning.data import XORDataModule
 from xor_lightning.inputs import check_arguments
 from xor_lightning.logs import HeldLogs
+from xor_lightning.run_names import name_run_folder
 
 # What every experiment shares; a config file holds only what makes it different.
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -86,6 +88,7 @@ class XORLightningCLI(LightningCLI):
                 trainer_defaults=TRAINER_DEFAULTS,
                 save_config_callback=SaveFitConfig,
                 save_config_kwargs={"overwrite": True},  # resuming a run writes its config.yaml again
+                parser_kwargs=PARSER_KWARGS,
                 args=args,
                 run=run,
             )
@@ -136,6 +139,7 @@ class XORLightningCLI(LightningCLI):
         check_config(subcommand, config)
         model_cls = model_classes().get(str(config.model.class_path))
         check_optimizer_config(subcommand, config, self.explicit_model, model_cls)
+        name_run_folder(config, raw)
         if config.get("ckpt_path") is not None:
             self._use_checkpoint(subcommand, config)
         elif subcommand in EVALUATE:
@@ -559,10 +563,12 @@ def main(args: Any = None) -> None:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
+    if extra_subcommand(list(sys.argv[1:] if args is None else args)):
+        return
     try:
         cli = XORLightningCLI(args=args)
     except (ArgumentError, ConfigError, MisconfigurationException) as err:
-        _fail(f"error: {_one_line(str(err))}", 2)
+        _fail(f"error: {explain(_one_line(str(err)))}", 2)
     except NonFiniteError as err:
         # The refusal to save NaN weights can replace the error that stopped training: name both.
         chain = [e for e in (err.__context__, err) if isinstance(e, NonFiniteError)]

@@ -1,5 +1,6 @@
 """The study grid's files: logs/study_grid.csv (one row per cell), study_grid.md, study_grid.png
-(heatmaps over architecture x lr), and the run folder's copies.csv (one row per copy)."""
+(heatmaps over architecture x lr), and the run folder's copies.csv (one row per copy). A run under
+another logger name writes NAME.csv etc. (logs/class_grid.* for configs/class_grid.yaml)."""
 
 from __future__ import annotations
 
@@ -63,10 +64,11 @@ class GridReport(L.Callback):
     """At the end of fit, on rank 0, from the copies gathered from every process.
 
     Args:
-        name: the files' name, logs/NAME.csv, .md, .png (the cures study writes study_cures.*).
+        name: the files' name, logs/NAME.csv, .md, .png; by default the run's (logger) name, so
+            `class_grid` keeps `study_grid`'s files (the cures study writes study_cures.*).
     """
 
-    def __init__(self, name: str = "study_grid") -> None:
+    def __init__(self, name: str | None = None) -> None:
         self.name = name
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -83,7 +85,9 @@ class GridReport(L.Callback):
                 cells[name, lr] = cell_numbers(**s)
         out = Path(trainer.logger.save_dir if trainer.logger else trainer.default_root_dir)
         out.mkdir(parents=True, exist_ok=True)
-        with open(out / f"{self.name}.csv", "w", newline="") as f:
+        # Named after the run (logs/study_grid.*, logs/class_grid.*): a class-sized grid keeps the full one's files.
+        stem = self.name or str(getattr(trainer.logger, "name", None) or "study_grid")
+        with open(out / f"{stem}.csv", "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(CSV_COLUMNS)
             for (name, lr), c in cells.items():
@@ -94,17 +98,18 @@ class GridReport(L.Callback):
             for lr, s in per_lr(stats).items():
                 lines += failure_lines(f"{name} lr {lr:g}", **s)
         table += failures_markdown(lines)
-        (out / f"{self.name}.md").write_text(table)
+        (out / f"{stem}.md").write_text(table)
         print(table + diagnosis_line(pl_module.final_stats, pl_module.diagnosis_seconds), end="", flush=True)
         title = f"XOR with {pl_module.trained_with()}: "
         title += f"{pl_module.num_seeds} seeds per cell, {trainer.global_step} steps"
         columns = [f"{lr:g}" for lr in lrs]
         solved, median = (matrix(cells, names, lrs, k) for k in ("fraction_solved", "steps_median"))
         failures = [[main_failure(cells[name, lr]) for lr in lrs] for name in names]
-        heatmaps(names, columns, solved, median, out / f"{self.name}.png", title, failures)
+        copies = cells[names[0], lrs[0]]["copies"]
+        heatmaps(names, columns, solved, median, out / f"{stem}.png", title, failures, copies=copies)
         studies = dict(zip(names, pl_module.final_stats, strict=True))
-        title = "Why networks fail XOR: a typical network of each class"
-        failure_plot(studies, out / f"{self.name}_failures.png", title)
+        why = "Why networks fail XOR: a typical network of each class"
+        failure_plot(studies, out / f"{stem}_failures.png", why)
         if log_dir is not None:
             run = Path(log_dir)
             run.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ pay nothing for them.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,8 @@ class GradientNorms(L.Callback):
             for name, p in _layer_names(pl_module)
             if p.grad is not None
         }
+        # Also as log10: TensorBoard's custom-scalars layout has no log axis (callbacks.lesson_layout).
+        norms.update({k.replace("grad_norm/", "grad_norm_log10/"): math.log10(v) for k, v in norms.items() if v > 0})
         for logger in trainer.loggers:
             logger.log_metrics(norms, step=step)
 
@@ -121,6 +124,15 @@ def _cost_at(trainer: L.Trainer, outputs: Any, every_n_steps: int, after: int = 
     return {step: cost.item() for step, cost in batch_costs(trainer, outputs, every_n_steps, after).items()}
 
 
+def experiment_label(trainer: L.Trainer, pl_module: L.LightningModule) -> str:
+    """What was run, for a picture's title: "xor_nn, 2-2-1, lr 1" (the logger's name, when there is one)."""
+    params = pl_module.hparams_for_tensorboard() if hasattr(pl_module, "hparams_for_tensorboard") else {}
+    parts = [trainer.logger.name] if trainer.logger is not None and getattr(trainer.logger, "name", None) else []
+    parts += [str(params["architecture"])] if "architecture" in params else []
+    parts += [f"lr {params['lr']:g}"] if isinstance(params.get("lr"), (int, float)) else []
+    return ", ".join(parts) or type(pl_module).__name__
+
+
 def _run_folder(trainer: L.Trainer) -> Path | None:
     """The run folder on rank 0, None elsewhere; every rank must call it (log_dir is a broadcast)."""
     log_dir = trainer.log_dir
@@ -131,6 +143,9 @@ def _run_folder(trainer: L.Trainer) -> Path | None:
     return path
 
 
+FRAME_SIZE = 768  # training.gif's square; with its margins (1/32 each side) a frame is 816 px wide
+
+
 class DecisionBoundary(L.Callback):
     """The network's output over the unit square, with the four XOR points.
 
@@ -138,16 +153,29 @@ class DecisionBoundary(L.Callback):
     TensorBoard as the image `decision_boundary` (numpy and Pillow). When fit ends it writes
     `decision_boundary.png`, the final state drawn by matplotlib with a colour bar, and `training.gif`,
     one frame per snapshot plus the final state, each labelled with its step and printed cost.
+
+    The GIF also gets the moments in between: every `frame_every_n_steps` steps a snapshot is kept when
+    the output moved by at least `min_change` (mean absolute change over the grid) since the last frame,
+    so the few hundred steps in which a net learns are several frames and a plateau is none.
     The snapshots are kept in checkpoints (8 KB each at resolution 64), so a resumed run's GIF starts at step 0.
     """
 
-    def __init__(self, every_n_steps: int = 1000, resolution: int = 64) -> None:
+    def __init__(
+        self, every_n_steps: int = 1000, resolution: int = 64, frame_every_n_steps: int = 100, min_change: float = 0.02
+    ) -> None:
         self.every_n_steps = check_positive_int("every_n_steps", every_n_steps)
+        self.frame_every_n_steps = check_positive_int("frame_every_n_steps", frame_every_n_steps)
         if resolution < 2:
             raise ValueError(f"resolution must be at least 2, got {resolution}")
-        self.resolution = resolution
+        if not 0 <= min_change <= 1:
+            raise ValueError(f"min_change must be in [0, 1] (a mean change of the output), got {min_change}")
+        self.resolution, self.min_change = resolution, min_change
         self.snapshots: list[tuple[int, float, torch.Tensor]] = []  # (step, cost, grid - 0.5)
         self._pending: tuple[int, torch.Tensor] | None = None
+
+    @property
+    def _interval(self) -> int:
+        return math.gcd(self.every_n_steps, self.frame_every_n_steps)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Keep what a checkpoint restored; a fit from scratch (or from earlier) starts those steps afresh.
@@ -157,18 +185,23 @@ class DecisionBoundary(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         step = trainer.global_step  # the weights after `step` updates: those the cost of step `step` sees
-        if step % self.every_n_steps or not trainer.is_global_zero:
+        logged = step % self.every_n_steps == 0
+        if not trainer.is_global_zero or not (logged or step % self.frame_every_n_steps == 0):
             return
         grid = hypothesis_grid(pl_module, self.resolution)
+        if not logged:
+            last = self.snapshots[-1][2].float() + 0.5 if self.snapshots else None
+            if last is None or (grid - last).abs().mean().item() < self.min_change:
+                return  # the boundary has not moved: no frame
         self._pending = (step, grid)
         writer = tensorboard_writer(trainer)
-        if writer is not None:
+        if writer is not None and logged:
             add_png(writer, "decision_boundary", boundary_image(grid, step), step)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        costs = _cost_at(trainer, outputs, self.every_n_steps)  # every rank: a collective
+        costs = _cost_at(trainer, outputs, self._interval)  # every rank: a collective
         # The snapshot was taken at this batch's start; chunks start on the interval, so its step is here.
         if self._pending is not None and self._pending[0] in costs:
             step, grid = self._pending
@@ -188,12 +221,16 @@ class DecisionBoundary(L.Callback):
             cost = pl_module.cost(pl_module(X), Y).item()
         grid, updates = hypothesis_grid(pl_module, self.resolution), trainer.global_step
         write_png(
-            boundary_figure(grid, f"hypothesis after {updates} updates\ncost {cost:.4g}"),
+            boundary_figure(grid, f"{experiment_label(trainer, pl_module)}\nafter {updates} updates, cost {cost:.4g}"),
             folder / "decision_boundary.png",
         )
         # Frames drawn like the TensorBoard image: matplotlib took tens of times longer a frame.
-        frames = [boundary_image(g.float() + 0.5, s, title=f"step {s}   cost {c:.4g}") for s, c, g in self.snapshots]
-        frames.append(boundary_image(grid, updates, title=f"after {updates} updates   cost {cost:.4g}"))
+        name, size = experiment_label(trainer, pl_module), FRAME_SIZE
+        frames = [
+            boundary_image(g.float() + 0.5, s, size, title=f"{name}   step {s}   cost {c:.4g}")
+            for s, c, g in self.snapshots
+        ]
+        frames.append(boundary_image(grid, updates, size, title=f"{name}   after {updates} updates   cost {cost:.4g}"))
         write_gif(frames, folder / "training.gif")
 
     def state_dict(self) -> dict[str, Any]:
@@ -232,7 +269,8 @@ class LossCurve(L.Callback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         folder = _run_folder(trainer)
         if folder is not None and self.costs:
-            write_png(loss_curve_figure(self.steps, self.costs, self._every), folder / "loss_curve.png")
+            image = loss_curve_figure(self.steps, self.costs, self._every, experiment_label(trainer, pl_module))
+            write_png(image, folder / "loss_curve.png")
         trainer.strategy.barrier()  # the other ranks wait for the writer
 
     def state_dict(self) -> dict[str, Any]:

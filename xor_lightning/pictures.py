@@ -25,6 +25,10 @@ PAD = 0.1  # the grid covers [-PAD, 1 + PAD]^2, so points at the corners sit who
 LN2 = math.log(2)  # the plateau: every output 1/2
 BLUE, WHITE, RED = (np.array(c, dtype=np.float32) for c in ((33, 102, 172), (247, 247, 247), (178, 24, 43)))
 INK = (30, 30, 30)
+# Below this spread (max - min over the square) the output is flat: no 0.5 contour is drawn. The
+# perceptron (seed 777, 10001 steps) ends at 0.5 to within 6e-8 over the whole square.
+FLAT_RANGE = 0.01
+PROJECTOR_WIDTH = 800  # pixels: the narrowest picture a projector shows legibly
 
 
 def hypothesis_grid(module: torch.nn.Module, resolution: int) -> torch.Tensor:
@@ -63,40 +67,53 @@ def _point_masks(size: int) -> list[tuple[np.ndarray, ...]]:
 RAMP = colourise(np.linspace(0, 1, 256, dtype=np.float32)).round().astype(np.uint8)  # (256, 3)
 
 
+def is_flat(h: np.ndarray | torch.Tensor) -> bool:
+    """True when the output varies by less than FLAT_RANGE over the square: its 0.5 contour is noise, not a boundary."""
+    return float(h.max() - h.min()) < FLAT_RANGE
+
+
 def boundary_image(hypothesis: torch.Tensor, step: int, size: int = 256, title: str | None = None) -> np.ndarray:
     """(H, W, 3) uint8: the hypothesis, its 0.5 contour, the points, a colour key, and the step (or `title`).
 
-    Cheap enough for TensorBoard during training and for every frame of training.gif.
+    Cheap enough for TensorBoard during training and for every frame of training.gif. Margins and text
+    grow with `size`, so a frame drawn at projector size stays as legible as the 256-pixel one. A (nearly)
+    flat output gets no contour: the 0.5 level of an output that is 1/2 everywhere is rounding noise.
     """
+    k = size / 256  # the layout below is the 256-pixel one, scaled
+    flat = is_flat(hypothesis)
     h = Image.fromarray(np.flipud(np.nan_to_num(hypothesis.numpy(), nan=0.5)).astype(np.float32))
     h = np.asarray(h.resize((size, size), Image.Resampling.BILINEAR))  # x2 upwards, smooth
     heat = RAMP.take(np.rint(h.clip(0, 1) * 255).astype(np.uint8), axis=0)  # a table look-up
-    above = h > 0.5
-    edge = np.zeros_like(above)
-    edge[1:, :] |= above[1:, :] != above[:-1, :]
-    edge[:, 1:] |= above[:, 1:] != above[:, :-1]
-    edge[1:, 1:] |= edge[:-1, :-1]  # two pixels wide
-    heat[edge] = 0
+    if not flat:
+        above = h > 0.5
+        edge = np.zeros_like(above)
+        edge[1:, :] |= above[1:, :] != above[:-1, :]
+        edge[:, 1:] |= above[:, 1:] != above[:, :-1]
+        for _ in range(max(1, round(k))):  # two pixels wide at 256, wider on a bigger frame
+            edge[1:, 1:] |= edge[:-1, :-1]
+        heat[edge] = 0
     to_px = (size - 1) / (1 + 2 * PAD)  # pixels per unit of x
     lo, hi = round(PAD * to_px), round((1 + PAD) * to_px)
     heat[lo : hi + 1, [lo, hi]] = heat[[lo, hi], lo : hi + 1] = 90  # the unit square, in grey
     pixels = heat.reshape(-1, 3)  # a view: painting it paints heat
     for outer, white, dot, colour in _point_masks(size):
         pixels[outer], pixels[white], pixels[dot] = 0, 255, colour  # visible on red, blue and white alike
-    top, bottom, margin = 22, 30, 8
+    top, bottom, margin = round(22 * k), round(30 * k), round(8 * k)
     canvas = Image.new("RGB", (size + 2 * margin, top + size + bottom), "white")
     canvas.paste(Image.fromarray(heat), (margin, top))
-    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default(size=14)
-    draw.text((margin, 3), title or f"step {step}", fill=INK, font=font)
+    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default(size=round(14 * k))
+    draw.text((margin, round(3 * k)), title or f"step {step}", fill=INK, font=font)
     if title is None:
-        draw.text((margin + size, 3), "dots: targets, line: 0.5", fill=INK, font=font, anchor="ra")
-    key_y, key_x0, key_x1 = top + size + 9, margin + 100, margin + size - 14
+        key = "dots: targets, flat output: no line" if flat else "dots: targets, line: 0.5"
+        draw.text((margin + size, round(3 * k)), key, fill=INK, font=font, anchor="ra")
+    key_y, key_x0, key_x1 = top + size + round(9 * k), margin + round(100 * k), margin + size - round(14 * k)
     ramp = RAMP[np.linspace(0, 255, key_x1 - key_x0).round().astype(np.uint8)]
-    canvas.paste(Image.fromarray(np.repeat(ramp[None], 12, axis=0)), (key_x0, key_y))
+    canvas.paste(Image.fromarray(np.repeat(ramp[None], round(12 * k), axis=0)), (key_x0, key_y))
     draw.text((margin, key_y - 1), "hypothesis", fill=INK, font=font)
-    draw.text((key_x0 - 4, key_y - 1), "0", fill=INK, font=font, anchor="ra")
-    draw.text((key_x1 + 4, key_y - 1), "1", fill=INK, font=font)
-    draw.line([((key_x0 + key_x1) // 2, key_y - 2), ((key_x0 + key_x1) // 2, key_y + 13)], fill=0, width=2)
+    draw.text((key_x0 - round(4 * k), key_y - 1), "0", fill=INK, font=font, anchor="ra")
+    draw.text((key_x1 + round(4 * k), key_y - 1), "1", fill=INK, font=font)
+    middle = (key_x0 + key_x1) // 2
+    draw.line([(middle, key_y - 2), (middle, key_y + round(13 * k))], fill=0, width=max(2, round(2 * k)))
     return np.asarray(canvas)
 
 
@@ -120,11 +137,13 @@ def boundary_figure(hypothesis: torch.Tensor, title: str) -> np.ndarray:
 
     cmap = LinearSegmentedColormap.from_list("xor", [BLUE / 255, WHITE / 255, RED / 255])
     h = hypothesis.numpy()
-    fig = _figure(4.0, 3.4)
+    fig = _figure(4.0, 3.4, dpi=200)  # 800 x 680 px: text scales with the dpi
     ax = fig.add_subplot()
     extent = (-PAD, 1 + PAD, -PAD, 1 + PAD)
     shown = ax.imshow(h, origin="lower", extent=extent, vmin=0, vmax=1, cmap=cmap, interpolation="bilinear")
-    if h.min() < 0.5 < h.max():  # the boundary exists once the net separates anything
+    if is_flat(h):
+        title += "\nflat output: no decision boundary"
+    elif h.min() < 0.5 < h.max():  # the boundary exists once the net separates anything
         ax.contour(h, levels=[0.5], colors="k", linewidths=1.5, origin="lower", extent=extent)
     X, Y = xor_truth_table()
     # A white ring in a black one: the target's colour stays visible on a region of the same colour.
@@ -135,9 +154,13 @@ def boundary_figure(hypothesis: torch.Tensor, title: str) -> np.ndarray:
     return _pixels(fig)
 
 
-def loss_curve_figure(steps: Sequence[int], costs: Sequence[float], every_n_steps: int) -> np.ndarray:
-    """(H, W, 3) uint8: the cost at each printed step on a log scale, the ln 2 plateau marked."""
-    fig = _figure(6.0, 3.6)
+def loss_curve_figure(
+    steps: Sequence[int], costs: Sequence[float], every_n_steps: int, experiment: str | None = None
+) -> np.ndarray:
+    """(H, W, 3) uint8: the cost at each printed step on a log scale, the ln 2 plateau marked.
+
+    `experiment` (e.g. "xor_nn, 2-2-1, lr 1") heads the title, so a projected curve says what it is."""
+    fig = _figure(6.0, 3.6, dpi=160)  # 960 x 576 px
     ax = fig.add_subplot()
     on_plateau = [s for s, c in zip(steps, costs, strict=True) if abs(c - LN2) < PLATEAU_TOLERANCE]
     if on_plateau:
@@ -145,7 +168,9 @@ def loss_curve_figure(steps: Sequence[int], costs: Sequence[float], every_n_step
         ax.axvspan(first, last, color="tab:orange", alpha=0.12, label=f"on the plateau: steps {first}-{last}")
     ax.axhline(LN2, color="tab:orange", linestyle="--", linewidth=1.5, label="ln 2 = 0.6931: every output 1/2")
     ax.semilogy(steps, costs, color="k", linewidth=1.5, marker="." if len(steps) <= 60 else None, label="cost")
-    ax.set(xlabel="step", ylabel="cost (log scale)", title=f"cost at each printed step (every {every_n_steps})")
+    title = f"cost at each printed step (every {every_n_steps})"
+    title = f"{experiment}\n{title}" if experiment else title
+    ax.set(xlabel="step", ylabel="cost (log scale)", title=title)
     ax.set_ylim(min(LN2, *costs) / 1.6, max(1.0, *costs) * 1.1)  # ln 2 never on the frame's edge
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best")

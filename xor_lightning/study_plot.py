@@ -6,9 +6,24 @@ import math
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 MARKERS = "osD^v<>ph*"
 SHORT = {"minimum at infinity": "at infinity", "still learning": "learning", "finite minimum": "finite min"}
+# A median of steps to solve is shown as typical of its cell only when at least this many seeds, and this
+# share of the cell's seeds, solved; below either the cell is greyed out and its count of solved seeds shown.
+MIN_SOLVED_SEEDS = 10
+MIN_SOLVED_FRACTION = 0.10
+ROW_LABELS = {"2-1": "2-1 (perceptron)", "2-1-1": "2-1-1 (1 hidden unit)"}  # two names one digit apart
+
+
+def row_label(name: str) -> str:
+    """The architecture as a heatmap row: the perceptron and the 1-unit net spelled out, not only "2-1" vs "2-1-1"."""
+    return ROW_LABELS.get(name, name)
+
+
+def too_few_solved(fraction: float, copies: int) -> bool:
+    return fraction * copies < MIN_SOLVED_SEEDS - 1e-9 or fraction < MIN_SOLVED_FRACTION
 
 
 def save(fig: Figure, path: Path) -> None:
@@ -42,30 +57,65 @@ def heatmaps(
     path: Path,
     title: str,
     failures: list[list[tuple[str, float]]] | None = None,
+    copies: int | None = None,
 ) -> None:
     """Annotated heatmaps over architecture (rows) x lr (columns): fraction solved, median steps, and
-    (given `failures`, (class, fraction) per cell) the most common failure class of each cell."""
+    (given `failures`, (class, fraction) per cell) the most common failure class of each cell.
+
+    Given `copies` (seeds per cell), a median from too few solved seeds (`too_few_solved`) is not
+    coloured as if it were typical: the cell is grey, hatched, and says how many seeds solved."""
     fig = Figure(figsize=(17 if failures else 11, 0.45 * len(rows) + 2.2), dpi=100)
     axes = fig.subplots(1, 3 if failures else 2)
-    finite = [v for row in median for v in row if math.isfinite(v)]
+    few = [
+        [copies is not None and math.isfinite(m) and too_few_solved(f, copies) for f, m in zip(*r, strict=True)]
+        for r in zip(solved, median, strict=True)
+    ]
+    typical = [[float("nan") if few[i][j] else v for j, v in enumerate(row)] for i, row in enumerate(median)]
+    finite = [v for row in typical for v in row if math.isfinite(v)]
+    labels = [row_label(r) for r in rows]
     panels = (
-        (axes[0], solved, "fraction of seeds solved", "viridis", (0.0, 1.0), lambda v: f"{v:.0%}"),
-        (axes[1], median, "median steps to solve (solved seeds)", "magma_r", (0, max(finite, default=1)), None),
+        (axes[0], solved, solved, "fraction of seeds solved", "viridis", (0.0, 1.0), lambda v: f"{v:.0%}"),
+        (
+            axes[1],
+            median,
+            typical,
+            "median steps to solve (solved seeds)",
+            "magma_r",
+            (0, max(finite, default=1)),
+            None,
+        ),
     )
-    for ax, values, label, cmap, (low, high), fmt in panels:
-        masked = [[v if math.isfinite(v) else float("nan") for v in row] for row in values]
+    for ax, values, coloured, label, cmap, (low, high), fmt in panels:
+        masked = [[v if math.isfinite(v) else float("nan") for v in row] for row in coloured]
         image = ax.imshow(masked, cmap=cmap, vmin=low, vmax=high, aspect="auto")
         fig.colorbar(image, ax=ax, label=label)
-        ax.set(xticks=range(len(columns)), xticklabels=columns, yticks=range(len(rows)), yticklabels=rows)
+        ax.set(xticks=range(len(columns)), xticklabels=columns, yticks=range(len(rows)), yticklabels=labels)
         ax.set(xlabel="learning rate", ylabel="architecture", title=label)
         for i, row in enumerate(values):
             for j, v in enumerate(row):
                 text = "never" if not math.isfinite(v) else (fmt(v) if fmt else f"{v:.0f}")
+                if coloured is typical and few[i][j]:  # grey: a median of a handful is not the cell's typical net
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.85", hatch="//", edgecolor="0.6"))
+                    ax.text(
+                        j,
+                        i,
+                        f"{text}\n{round(solved[i][j] * copies)} solved",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="0.3",
+                    )
+                    continue
                 shade = (v - low) / (high - low or 1) if math.isfinite(v) else 0.0
                 dark = shade < 0.5 if cmap == "viridis" else shade > 0.5
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
     if failures:
-        failure_panel(axes[2], rows, columns, failures)
+        failure_panel(axes[2], labels, columns, failures)
+    if copies is not None and any(any(row) for row in few):
+        title += (
+            f"\ngrey: median from fewer than {MIN_SOLVED_SEEDS} solved seeds or "
+            f"{MIN_SOLVED_FRACTION:.0%} of the cell, not typical of it"
+        )
     fig.suptitle(title)
     fig.tight_layout()
     save(fig, path)
