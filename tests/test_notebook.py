@@ -140,3 +140,19 @@ def test_the_failure_cell_shows_a_minimum_at_infinity_creeping_and_a_saddle_left
     assert costs == sorted(costs, reverse=True) and norms == sorted(norms)  # cost down, weights up
     assert all(abs(c - math.log(2) / 2) < 0.01 for c in costs[1:])  # towards ln(2)/2, never below it
     assert abs(float(leaving[0][3]) - math.log(2)) < 1e-3 and float(leaving[-1][3]) < 0.01  # plateau, then solved
+
+
+def test_the_cures_cell_shows_tanh_relu_and_momentum_adam_shortening_the_plateau(executed) -> None:
+    lines = stdout_lines(executed["cures"])
+    ratios = {
+        line.split()[0]: float(line.rsplit(": ", 1)[1].rstrip("x)")) for line in lines if "layer 4 / layer 1" in line
+    }
+    assert ratios["sigmoid"] > 100 and ratios["tanh"] < 10 and ratios["relu"] < 10  # the vanishing gradient, cured
+    steps = {
+        line.split()[0]: [int(t.rstrip(",")) for t in line.split() if t.rstrip(",").isdigit()]
+        for line in lines
+        if "steps on the plateau" in line
+    }
+    sgd, momentum, adam = steps["sigmoid"][1:]  # after "lr 1"
+    assert sgd > 4000 and momentum < 1000 and adam < 1000
+    assert all(max(steps[a][1:]) < 200 for a in ("tanh", "relu"))
