@@ -108,9 +108,10 @@ def train_single(hidden_sizes: list[int], seed: int, lr: float, steps: int):
     return net, middle, last
 
 
-def diagnosed_ensemble(hidden_sizes, lr, copies, steps):
-    model = XOREnsemble(hidden_sizes=hidden_sizes, lr=lr, num_copies=copies, first_seed=777)
+def quiet_fit(model, steps):
+    """A plain CPU fit with nothing logged or saved (conftest's tiny_trainer needs a function's tmp_path)."""
     trainer = L.Trainer(
+        accelerator="cpu",
         max_steps=steps,
         logger=False,
         enable_checkpointing=False,
@@ -120,7 +121,12 @@ def diagnosed_ensemble(hidden_sizes, lr, copies, steps):
         callbacks=[],
     )
     trainer.fit(model, datamodule=XORDataModule())
-    return model.final_stats[0]
+    return model
+
+
+def diagnosed_ensemble(hidden_sizes, lr, copies, steps):
+    model = XOREnsemble(hidden_sizes=hidden_sizes, lr=lr, num_copies=copies, first_seed=777)
+    return quiet_fit(model, steps).final_stats[0]
 
 
 @pytest.fixture(scope="module")
@@ -172,17 +178,7 @@ def test_the_wide_deep_net_at_lr_10_oscillates_with_period_two():
 def test_lanczos_finds_the_smallest_eigenvalue_of_the_wide_deep_net_on_its_plateau(monkeypatch):
     """Above EXACT_HESSIAN_PARAMETERS the diagnosis uses Lanczos: its smallest Ritz value must be the
     smallest eigenvalue of the full Hessian (the 261-parameter net on the ln 2 plateau, 400 steps in)."""
-    stats_model = XOREnsemble(hidden_sizes=[10, 10, 10], lr=1.0, num_copies=6, first_seed=777)
-    trainer = L.Trainer(
-        max_steps=400,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[],
-    )
-    trainer.fit(stats_model, datamodule=XORDataModule())
+    stats_model = quiet_fit(XOREnsemble(hidden_sizes=[10, 10, 10], lr=1.0, num_copies=6, first_seed=777), 400)
     params = stats_model.stacks[0].layer_params()
     exact = torch.cat([torch.linalg.eigvalsh(H)[:, 0] for _, H in diagnosis.gradient_and_hessians(params, X, Y)])
     _, smallest, negative = diagnosis.gradient_and_curvature(params, X, Y)

@@ -101,22 +101,12 @@ def test_grid_refuses_what_cannot_work():
         grid.check_world_size(4)  # 6 copies per architecture
 
 
-def test_progress_counts_every_network_of_every_architecture(capsys):
-    import lightning as L
-
+def test_progress_counts_every_network_of_every_architecture(capsys, tiny_trainer):
     from xor_lightning import XORDataModule
     from xor_lightning.progress import Progress
 
     grid = XORStudyGrid(architectures=[[1], [2], [3]], lr=[0.3, 1.0], num_copies=8)
-    trainer = L.Trainer(
-        max_steps=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[Progress(every_seconds=1e-9)],
-    )
+    trainer, _ = tiny_trainer(3, callbacks=[Progress(every_seconds=1e-9)])
     trainer.fit(grid, datamodule=XORDataModule())
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("progress:")]
     assert lines and all("of 48 networks" in line for line in lines)  # 3 architectures x 2 lrs x 8 seeds
