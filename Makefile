@@ -58,7 +58,7 @@ tensorboard: $(STAMP) ## serve TensorBoard over logs/ on localhost (PORT=6006)
 
 study: $(STAMP) ## seed-ensemble study: 1024 seeds x 4 architectures, then the combined table and plot
 	for c in study_perceptron study_xor_nn study_h4 study_wide_deep; do $(CLI) fit -c configs/$$c.yaml || exit 1; done
-	$(BIN)/python -m xor_lightning.study logs
+	$(BIN)/python -m xor_lightning.studies.ensemble_report logs
 
 study-grid: $(STAMP) ## width 1..8 and 2-10-10-10-1 x lr 0.1..10 x 1024 seeds: logs/study_grid.{csv,md,png}
 	$(CLI) fit -c configs/study_grid.yaml $(ARGS)

@@ -36,18 +36,21 @@ PLAIN = (
     "import torch; torch.set_num_threads(1); from tests.oracle import {fn}; costs = {fn}({args}{n})[0]; "
     "[print(s, costs[s].item()) for s in range(0, {n}, 100)]"
 )
-RUNS = {  # shipped config -> the plain loop it reproduces
+RUNS = {  # run -> the plain loop it reproduces
     "xor_nn": ("notebook_nn", "[2], "),
     "xor_nn_wide_deep": ("notebook_nn", "[10, 10, 10], "),
-    "xor_backprop": ("notebook_backprop", ""),
+    "xor_backprop": ("notebook_backprop", ""),  # the shipped config: the fast twin, 100 updates a batch
+    "xor_backprop_readable": ("notebook_backprop", ""),  # the lesson's own training_step, one update a batch
 }
+# run -> (config, extra arguments): every run but these is its config as shipped
+VARIANTS = {"xor_backprop_readable": ("xor_backprop", ["--data.updates_per_batch=1"])}
 STUDY = ["study_perceptron", "study_xor_nn", "study_h4", "study_wide_deep"]
 COST_LINE = re.compile(r"^(\d+) (\S+)$", re.M)
 DIAGNOSIS_LINE = re.compile(r"^failure diagnosis: .* measured in (\S+) s$", re.M)
 
 
 def diagnosis_seconds(stdout: str) -> float:
-    """The time a study's report says its failure diagnosis took (`xor_lightning.study.diagnosis_line`)."""
+    """The time a study's report says its failure diagnosis took (`studies.ensemble_report.diagnosis_line`)."""
     return sum(float(t) for t in DIAGNOSIS_LINE.findall(stdout))
 
 
@@ -62,8 +65,9 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
 
 def commands(name: str, n: int) -> dict[str, list[str]]:
     fn, args = RUNS[name]
+    config, extra = VARIANTS.get(name, (name, []))
     return {
-        "ours": [*CLI, str(REPO / f"configs/{name}.yaml"), f"--trainer.max_steps={n}"],
+        "ours": [*CLI, str(REPO / f"configs/{config}.yaml"), f"--trainer.max_steps={n}", *extra],
         "plain": [sys.executable, "-c", PLAIN.format(fn=fn, args=args, n=n)],
     }
 
@@ -158,7 +162,7 @@ def main() -> None:
             start, diagnosis = time.perf_counter(), 0.0
             for config in STUDY:
                 diagnosis += diagnosis_seconds(timed([*CLI, str(REPO / f"configs/{config}.yaml")], cwd)[1])
-            timed([sys.executable, "-m", "xor_lightning.study", "logs"], cwd)
+            timed([sys.executable, "-m", "xor_lightning.studies.ensemble_report", "logs"], cwd)
             whole = time.perf_counter() - start
             lines.append(
                 f"`make study` (4 x 1024 seeds x 10001 steps, one round): {whole:.1f} s, of which the failure "

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.oracle import notebook_nn  # noqa: E402
 from xor_lightning import XORDataModule, XOREnsemble, xor_truth_table  # noqa: E402
-from xor_lightning.ensemble import linear  # noqa: E402
+from xor_lightning.studies.ensemble import linear  # noqa: E402
 
 
 def time_ensemble(hidden_sizes: list[int], gradient: str, copies: int, steps: int) -> float:
@@ -78,9 +78,9 @@ def bench_grid(steps: int) -> None:
     """Per architecture (5 lrs x 1024 seeds in one stack): the math alone (forward, backward, update,
     solved-step bookkeeping) per step; then the whole default grid under the Trainer, so the difference
     is Lightning's share. Rough on a shared machine."""
-    from xor_lightning.copies import CopyStack
-    from xor_lightning.per_copy_sgd import PerCopySGD
-    from xor_lightning.study_grid import LRS, WIDTHS_AND_DEEP, XORStudyGrid
+    from xor_lightning.studies.copies import CopyStack
+    from xor_lightning.studies.grid import LRS, WIDTHS_AND_DEEP, XORStudyGrid
+    from xor_lightning.studies.per_copy_optimizers import PerCopySGD
 
     X, Y = xor_truth_table()
     math_s = 0.0

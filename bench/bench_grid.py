@@ -36,9 +36,9 @@ LRS = [0.1, 0.3, 1.0, 3.0, 10.0]
 PLAIN = """
 import sys, time, torch
 torch.set_num_threads(1)
-from xor_lightning.copies import CopyStack
+from xor_lightning.studies.copies import CopyStack
 from xor_lightning.data import xor_truth_table
-from xor_lightning.per_copy_sgd import PerCopySGD
+from xor_lightning.studies.per_copy_optimizers import PerCopySGD
 X, Y = xor_truth_table()
 stacks = [CopyStack(h, {lrs}, {seeds}, 777, "autograd") for h in {architectures}]
 optimizer = PerCopySGD(stacks)
@@ -81,9 +81,9 @@ def vector_throughput(n: int = 1 << 16, repeats: int = 2000) -> float:
 
 
 def per_architecture(seeds: int, steps: int = 20) -> list[tuple[str, float, int]]:
-    from xor_lightning.copies import CopyStack
     from xor_lightning.data import xor_truth_table
-    from xor_lightning.per_copy_sgd import PerCopySGD
+    from xor_lightning.studies.copies import CopyStack
+    from xor_lightning.studies.per_copy_optimizers import PerCopySGD
 
     X, Y = xor_truth_table()
     rows = []

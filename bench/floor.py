@@ -21,7 +21,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from xor_lightning import XORClassifier
 from xor_lightning.data import XORDataModule
-from xor_lightning.profiler import NoProfiler
+from xor_lightning.speed import NoProfiler
 
 
 class EmptyModule(L.LightningModule):

@@ -10,6 +10,10 @@ import lightning as L
 import pytest
 import torch
 
+from xor_lightning import quiet
+
+quiet.install()  # as the CLI and the notebook do: the tests read this run's messages, not the libraries'
+
 REPO = Path(__file__).resolve().parents[1]
 
 

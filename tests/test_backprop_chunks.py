@@ -75,3 +75,35 @@ def test_a_stop_request_ends_after_the_current_update_not_the_chunk(tiny_trainer
     saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert saved["global_step"] == 124
     assert all(torch.equal(saved["state_dict"][k], v) for k, v in oracle_params.items())
+
+
+class StepRecorder(L.Callback):
+    """Every update's cost, and the weights after every batch, keyed by the global step they are at."""
+
+    def __init__(self) -> None:
+        self.costs: list[torch.Tensor] = []
+        self.weights: dict[int, list[torch.Tensor]] = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.costs.append(outputs.get("costs", outputs["loss"].reshape(1)).detach().clone())
+        self.weights[trainer.global_step] = [w.clone() for w in weights(pl_module)]
+
+
+@pytest.mark.parametrize("mode", ["notebook", "mean"])
+@pytest.mark.parametrize("hidden", [[2], [10, 10, 10]])
+def test_the_fast_twin_equals_the_readable_step_at_every_step(tiny_trainer, hidden, mode):
+    # updates_per_batch 1: XORBackpropClassifier.training_step, the lesson's code (backprop.forward/backward);
+    # 100: backprop_fast.chunked_training_step, in place. The same bits at every step, cost and weights.
+    runs = {}
+    for per_batch in (1, 100):
+        L.seed_everything(777, verbose=False)
+        recorder = StepRecorder()
+        trainer, _ = tiny_trainer(250, callbacks=[recorder])
+        trainer.fit(XORBackpropClassifier(hidden, gradient_mode=mode), XORDataModule(updates_per_batch=per_batch))
+        runs[per_batch] = recorder
+    readable, fast = runs[1], runs[100]
+    assert len(readable.costs) == 250 and len(fast.costs) == 3  # one batch per update / chunks of 100, 100, 50
+    assert torch.equal(torch.cat(readable.costs), torch.cat(fast.costs))
+    assert sorted(fast.weights) == [100, 200, 250]
+    for step, fast_weights in fast.weights.items():
+        assert all(torch.equal(a, b) for a, b in zip(readable.weights[step], fast_weights, strict=True)), step

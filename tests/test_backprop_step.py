@@ -5,8 +5,8 @@ import torch
 
 from tests.oracle import X, Y, notebook_backprop
 from xor_lightning import backprop
-from xor_lightning.backprop_classifier import NotebookSGD
-from xor_lightning.backprop_step import NotebookStep
+from xor_lightning.backprop_fast import NotebookStep
+from xor_lightning.backprop_module import NotebookSGD
 
 
 @pytest.mark.parametrize("hidden_sizes", [[2], [3, 3], [10, 10, 10], []], ids=str)

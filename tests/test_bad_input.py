@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.conftest import REPO, run_cli, tree
-from xor_lightning.cli import main
+from xor_lightning.cli.main import main
 
 CONFIG = str(REPO / "configs/xor_nn.yaml")
 
@@ -233,7 +233,7 @@ def test_other_failures_are_one_line_exit_2_and_write_nothing(case, tmp_path, mo
 def test_a_read_only_save_dir_is_refused_before_writing(tmp_path, monkeypatch, capsys):
     import os
 
-    from xor_lightning import cli
+    from xor_lightning.cli import folders as cli
 
     logs = tmp_path / "logs"
     logs.mkdir()

@@ -138,7 +138,7 @@ def damaged(good: Path, folder: Path) -> dict[str, tuple[Path, str]]:
 
 def run_main(args: list[str], capsys) -> tuple[int, str]:
     """The CLI in this process: much cheaper than a subprocess for the many damaged files."""
-    from xor_lightning.cli import main
+    from xor_lightning.cli.main import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(args)
@@ -181,7 +181,7 @@ def test_a_checkpoint_without_optimizer_state_still_tests(trained, tmp_path):
 
 def test_load_from_checkpoint_names_the_class_to_use(trained):
     from xor_lightning import XORBackpropClassifier, XORClassifier, XORModule
-    from xor_lightning.checks import ConfigError
+    from xor_lightning.arguments import ConfigError
 
     with pytest.raises(ConfigError, match=r"holds a XORBackpropClassifier.*XORBackpropClassifier.load_from_checkpoint"):
         XORClassifier.load_from_checkpoint(trained["xor_backprop"])
@@ -202,7 +202,7 @@ def test_a_checkpoint_from_a_plain_trainer_loads_with_its_class(tiny_trainer, tm
     import lightning as L
 
     from xor_lightning import XORClassifier, XORDataModule
-    from xor_lightning.checks import ConfigError
+    from xor_lightning.arguments import ConfigError
 
     L.seed_everything(777, verbose=False)
     model = XORClassifier(hidden_sizes=[3])

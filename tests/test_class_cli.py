@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO, assert_refused_in_one_line, run_cli, tree
-from xor_lightning.compare import label
+from xor_lightning.cli.compare import label
 
 
 def test_help_describes_the_tool_and_the_two_options_a_student_wants(tmp_path):

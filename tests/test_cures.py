@@ -9,8 +9,8 @@ from torch import nn
 from tests.oracle import X as XOR
 from tests.oracle import Y as TARGETS
 from xor_lightning import XORClassifier, XORDataModule, XOREnsemble
-from xor_lightning.per_copy_optim import parse_spec
-from xor_lightning.study_grid import XORStudyGrid
+from xor_lightning.studies.grid import XORStudyGrid
+from xor_lightning.studies.per_copy_optimizers import parse_spec
 
 MODULES = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU}
 OPTIMIZERS = {  # spec -> (torch.optim class, its settings)
@@ -130,7 +130,7 @@ def test_the_grid_rows_are_architecture_x_activation_x_optimizer_each_equal_to_i
 
 
 def test_the_default_study_still_uses_plain_per_copy_sgd():
-    from xor_lightning.per_copy_sgd import PerCopySGD
+    from xor_lightning.studies.per_copy_optimizers import PerCopySGD
 
     assert type(XOREnsemble(num_copies=2).configure_optimizers()) is PerCopySGD
 
@@ -190,7 +190,8 @@ def test_an_adam_study_resumed_from_its_checkpoint_equals_it_run_straight(tmp_pa
     run(100)
     checkpoint = next(tmp_path.glob("*step=100.ckpt"))
     assert (
-        torch.load(checkpoint, weights_only=True)["optimizer_class"] == "xor_lightning.per_copy_optim.PerCopyOptimizer"
+        torch.load(checkpoint, weights_only=True)["optimizer_class"]
+        == "xor_lightning.studies.per_copy_optimizers.PerCopyOptimizer"
     )
     assert XOREnsemble.load_from_checkpoint(checkpoint).hparams.optimizer == "Adam"  # read_checkpoint accepts it
     resumed, _ = run(200, ckpt_path=checkpoint)

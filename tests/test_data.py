@@ -1,10 +1,10 @@
 import lightning as L
 import torch
 
-from xor_lightning.callbacks import NotebookReport
-from xor_lightning.chunks import ChunkedStream, aligned_chunk
+from xor_lightning.backprop_fast import ChunkedStream, aligned_chunk
 from xor_lightning.data import XORDataModule, xor_truth_table
 from xor_lightning.inspection import GradientNorms
+from xor_lightning.report import NotebookReport
 
 
 def test_truth_table_is_xor_in_notebook_order():

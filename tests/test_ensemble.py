@@ -9,9 +9,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tests.conftest import REPO, run_cli
 from tests.oracle import notebook_backprop, notebook_nn
 from xor_lightning import SigmoidMLP, XORDataModule, XOREnsemble
-from xor_lightning.copies import CopyStack
-from xor_lightning.ensemble import stacked_init
-from xor_lightning.per_copy_sgd import PerCopySGD
+from xor_lightning.studies.copies import CopyStack
+from xor_lightning.studies.ensemble import stacked_init
+from xor_lightning.studies.per_copy_optimizers import PerCopySGD
 
 STEPS, SEEDS = 500, 3
 # Copy k: lr LRS[k // SEEDS], seed 777 + k % SEEDS. At lr 3 and 10 a difference in the last bit (from
@@ -120,7 +120,7 @@ def test_study_run_writes_table_csv_png_tensorboard_and_combines(tmp_path):
     acc.Reload()
     assert {"study/final_cost", "study/steps_to_solve"} <= set(acc.Tags()["histograms"])
 
-    result = run_cli_module("xor_lightning.study", "logs", cwd=tmp_path)
+    result = run_cli_module("xor_lightning.studies.ensemble_report", "logs", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     table = (tmp_path / "logs/study.md").read_text()
     assert "| 2-1 | 32 | 0.0% |" in table and "| 2-2-1 | 32 |" in table

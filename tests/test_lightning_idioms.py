@@ -110,7 +110,7 @@ def test_the_cli_trainer_profiles_nothing_by_default_and_simple_on_request(tmp_p
     assert "FIT Profiler Report" in fit.stdout + fit.stderr
     assert "[Callback]NotebookReport.on_train_batch_end" in fit.stdout + fit.stderr
     default = run_cli("fit", "--print_config", cwd=tmp_path)
-    assert "class_path: xor_lightning.profiler.NoProfiler" in default.stdout
+    assert "class_path: xor_lightning.speed.NoProfiler" in default.stdout
 
 
 def test_monitors_read_the_last_printed_cost_whenever_they_look(tmp_path, monkeypatch, capsys):

@@ -6,7 +6,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from xor_lightning import XORBackpropClassifier, XORClassifier, XORDataModule
-from xor_lightning.base import NonFiniteError
+from xor_lightning.guards import NonFiniteError
 
 MODULES = {"autograd": XORClassifier, "backprop": XORBackpropClassifier}
 

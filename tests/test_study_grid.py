@@ -1,13 +1,15 @@
 """The study grid: one run for every architecture x lr x seed, sharded over processes without all-reduce."""
 
 import csv
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from tests.conftest import REPO, run_cli
-from xor_lightning.checks import estimated_bytes
-from xor_lightning.study_grid import XORStudyGrid
+from xor_lightning.resources import estimated_bytes
+from xor_lightning.studies.copies_module import check_copies_launch
+from xor_lightning.studies.grid import XORStudyGrid
 
 CONFIG = str(REPO / "configs/study_grid.yaml")
 # 64 copies per process and architecture: a copy in a SIMD vector's tail is computed by scalar code
@@ -98,12 +100,12 @@ def test_grid_refuses_what_cannot_work():
     assert estimated_bytes([2], 2000) == 2 * estimated_bytes([2], 1000)
     grid = XORStudyGrid(architectures=[[2], []], lr=[0.1, 1.0], num_copies=3)
     with pytest.raises(ValueError, match="evenly"):
-        grid.check_world_size(4)  # 6 copies per architecture
+        check_copies_launch(SimpleNamespace(world_size=4), grid)  # 6 copies per architecture
 
 
 def test_progress_counts_every_network_of_every_architecture(capsys, tiny_trainer):
     from xor_lightning import XORDataModule
-    from xor_lightning.progress import Progress
+    from xor_lightning.studies.progress import Progress
 
     grid = XORStudyGrid(architectures=[[1], [2], [3]], lr=[0.3, 1.0], num_copies=8)
     trainer, _ = tiny_trainer(3, callbacks=[Progress(every_seconds=1e-9)])

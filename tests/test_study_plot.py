@@ -4,7 +4,7 @@ from a handful of solved seeds is greyed out, not coloured as the cell's typical
 import numpy as np
 from PIL import Image
 
-from xor_lightning.study_plot import MIN_SOLVED_FRACTION, MIN_SOLVED_SEEDS, heatmaps, row_label, too_few_solved
+from xor_lightning.studies.plots import MIN_SOLVED_FRACTION, MIN_SOLVED_SEEDS, heatmaps, row_label, too_few_solved
 
 GREY = (217, 217, 217)  # facecolor "0.85"
 

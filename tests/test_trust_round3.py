@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, assert_refused_in_one_line, run_cli, tree
-from xor_lightning.cli import main
+from xor_lightning.cli.main import main
 
 CONFIG = str(REPO / "configs/xor_nn.yaml")
 
@@ -83,7 +83,7 @@ def test_every_file_the_cli_reads_is_bounded(case, tmp_path, monkeypatch, capsys
 
 
 def test_an_unreadable_config_is_bad_input_naming_the_file(tmp_path, monkeypatch, capsys):
-    from xor_lightning import inputs
+    from xor_lightning.cli import inputs
 
     config = tmp_path / "secret.yaml"
     config.write_text("trainer:\n  max_steps: 5\n")
@@ -164,7 +164,7 @@ def copy_run(trained: Path, folder: Path) -> Path:
 
 
 def test_a_resume_into_a_read_only_version_folder_is_refused(trained, tmp_path, monkeypatch, capsys):
-    from xor_lightning import cli
+    from xor_lightning.cli import folders as cli
 
     version = copy_run(trained["xor_nn"], tmp_path)
     version.chmod(0o500)
@@ -395,7 +395,7 @@ def test_a_resume_on_a_really_full_disk_is_one_line_and_changes_nothing(small_di
 def test_a_disk_filling_up_during_a_resume_keeps_last_ckpt_and_leaves_no_empty_event_file(
     small_disk, monkeypatch, capsys
 ):
-    from xor_lightning import cli
+    from xor_lightning.cli import folders as cli
 
     monkeypatch.chdir(small_disk)
     main(["fit", "-c", CONFIG, "--trainer.max_steps=20"])
@@ -451,7 +451,7 @@ def test_last_means_the_newest_step_also_beside_an_older_last_v1(trained, tmp_pa
 
     import torch
 
-    from xor_lightning.cli import newest_last
+    from xor_lightning.cli.folders import newest_last
 
     checkpoints = copy_run(trained["xor_nn"], tmp_path) / "checkpoints"
     newer = torch.load(checkpoints / "last.ckpt", weights_only=True)
@@ -499,7 +499,11 @@ def test_study_logs_on_a_damaged_study_csv_is_one_line(tmp_path):
     before = tree(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        [sys.executable, "-m", "xor_lightning.study", "logs"], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "xor_lightning.studies.ensemble_report", "logs"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1, result.stderr

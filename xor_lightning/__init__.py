@@ -1,28 +1,58 @@
-"""xor-lightning: the XOR backpropagation lesson as a PyTorch Lightning project."""
+"""xor-lightning: the XOR backpropagation lesson as a PyTorch Lightning project.
 
-from xor_lightning import startup
+Importing the package imports nothing else and changes no global state: each name below is imported
+from its module the first time it is used (PEP 562). The CLI (`python -m xor_lightning`) and the
+notebook's helpers opt in to the quieting of library messages (`xor_lightning.quiet`).
 
-startup.guard()  # before torch and Lightning are imported; only when run as the CLI
+Read in this order: data -> network -> backprop -> xor_module, autograd_module, backprop_module ->
+report, guards, inspection -> cli. The studies (many seeds at once) are in `xor_lightning.studies`.
+"""
 
-from xor_lightning import quiet
-from xor_lightning.backprop_classifier import XORBackpropClassifier
-from xor_lightning.base import XORModule
-from xor_lightning.callbacks import NotebookReport, StopOnInterrupt
-from xor_lightning.classifier import XORClassifier
-from xor_lightning.data import XORDataModule, xor_truth_table
-from xor_lightning.ensemble import XOREnsemble
-from xor_lightning.network import SigmoidMLP
+from __future__ import annotations
 
-quiet.install()
+import importlib
+from typing import Any
 
-__all__ = [
-    "NotebookReport",
-    "SigmoidMLP",
-    "StopOnInterrupt",
-    "XORBackpropClassifier",
-    "XORClassifier",
-    "XORDataModule",
-    "XOREnsemble",
-    "XORModule",
-    "xor_truth_table",
-]
+from xor_lightning.moved import MOVED
+
+# public name -> the module that defines it
+EXPORTS = {
+    "xor_truth_table": "data",
+    "XORDataModule": "data",
+    "SigmoidMLP": "network",
+    "XORModule": "xor_module",
+    "XORClassifier": "autograd_module",
+    "XORBackpropClassifier": "backprop_module",
+    "NotebookReport": "report",
+    "NonFiniteGuard": "guards",
+    "XOREnsemble": "studies.ensemble",
+    "XORStudyGrid": "studies.grid",
+    "StopOnInterrupt": "cli.interrupts",
+}
+__all__ = sorted(EXPORTS)
+
+
+class _MovedModule:
+    """What an old module name (`xor_lightning.classifier`) answers: the classes of the modules that hold them now."""
+
+    def __init__(self, old: str, modules: tuple[str, ...]) -> None:
+        self._old, self._modules = old, modules
+
+    def __getattr__(self, name: str) -> Any:
+        for module in self._modules:
+            found = getattr(importlib.import_module(f"xor_lightning.{module}"), name, None)
+            if found is not None:
+                return found
+        raise AttributeError(f"xor_lightning.{self._old} (now {', '.join(self._modules)}) has no {name}")
+
+
+def __getattr__(name: str) -> Any:
+    if name in EXPORTS:
+        return getattr(importlib.import_module(f"xor_lightning.{EXPORTS[name]}"), name)
+    if name in MOVED:
+        return _MovedModule(name, MOVED[name])
+    raise AttributeError(f"module 'xor_lightning' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *EXPORTS})

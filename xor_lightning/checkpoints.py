@@ -7,10 +7,8 @@ else is refused in one sentence, and nothing in it is ever imported or unpickled
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,36 +17,23 @@ from typing import Any
 
 import lightning
 import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from packaging.version import InvalidVersion, Version
 
-from xor_lightning.base import XORModule
-from xor_lightning.checks import ConfigError, check_fits
+from xor_lightning.arguments import ConfigError
 from xor_lightning.optimizers import check_resumed, may_be_named, scheduler_may_be_named
-
-
-def model_classes() -> dict[str, type[XORModule]]:
-    """class_path -> class, for every LightningModule of this package, under both of its names."""
-    from xor_lightning import XORBackpropClassifier, XORClassifier, XOREnsemble
-    from xor_lightning.study_grid import XORStudyGrid
-
-    classes: dict[str, type[XORModule]] = {}
-    for cls in (XORClassifier, XORBackpropClassifier, XOREnsemble, XORStudyGrid):
-        classes[f"xor_lightning.{cls.__name__}"] = cls
-        classes[f"{cls.__module__}.{cls.__qualname__}"] = cls
-    return classes
-
+from xor_lightning.resources import check_fits
 
 # Hyperparameters that only change how a module trains, not what its weights mean: they may differ
 # from the checkpoint's when evaluating it, never when resuming it.
 TRAINING_ONLY = frozenset({"lr", "gradient_mode", "gradient", "solved_cost"})
 PLAIN = (type(None), bool, int, float, str)
+PUBLIC_MODULES = frozenset({"XORClassifier", "XORBackpropClassifier", "XOREnsemble", "XORStudyGrid"})
 
 
 @dataclass
 class Checkpoint:
     path: str
-    cls: type[XORModule]
+    cls: type  # an XORModule subclass
     hparams: dict[str, Any]  # the constructor's arguments, without Lightning's `_class_path`
     global_step: int
     dirpath: str | None  # where its ModelCheckpoint wrote it, as that run spelled the folder
@@ -60,16 +45,17 @@ class Checkpoint:
 
 def read_checkpoint(
     path: str | Path,
+    classes: dict[str, type],
     resume: bool = False,
-    expected: type[XORModule] | None = None,
-    own: dict | None = None,
-    optimizer: Callable[[type[XORModule]], tuple] | None = None,
+    expected: type | None = None,
+    optimizer: Callable[[type], tuple] | None = None,
 ) -> Checkpoint:
     """Load `path` with weights_only=True and check all of it; ConfigError says what is wrong.
 
+    `classes`: {class_path: class} of the modules a checkpoint may name (`xor_module.package_modules()`,
+    and for the CLI a module of the user's own that their config named, already imported by their choice).
     `expected`: the module asked for, used when the checkpoint names no class (a checkpoint written by a
-    plain Trainer, not the CLI). `own`: {class_path: class} the user named in a config (their own code,
-    already imported by their choice), also accepted. `optimizer`: given the checkpoint's module class,
+    plain Trainer, not the CLI). `optimizer`: given the checkpoint's module class,
     what the resumed run will build, (class, init args without lr, scheduler class path or None, scheduler
     init args); a single run's checkpoint must match it in every setting (the studies' optimizers are
     their hyperparameters, compared as such).
@@ -100,10 +86,12 @@ def read_checkpoint(
     hparams = dict(hparams)
     class_path = hparams.pop("_class_path", None)
     instantiator = hparams.pop("_instantiator", None)
-    known = {**model_classes(), **(own or {})}
+    known = classes
     cls = expected if class_path is None else known.get(class_path) if isinstance(class_path, str) else None
     if cls is None:
-        raise refuse(f"names the class {str(class_path)[:80]!r}, which is not one of xor_lightning's modules")
+        name = str(class_path).rpartition(".")[2]
+        hint = f" (import it first: from xor_lightning import {name})" if name in PUBLIC_MODULES else ""
+        raise refuse(f"names the class {str(class_path)[:80]!r}, which is not one of xor_lightning's modules{hint}")
     if instantiator not in (None, "lightning.pytorch.cli.instantiate_module"):
         raise refuse(f"names the instantiator {str(instantiator)[:80]!r}; only Lightning's own is accepted")
     accepted = set(inspect.signature(cls).parameters)
@@ -306,36 +294,3 @@ def _check_model_checkpoint_state(state: dict, refuse: Any) -> None:
     best = state.get("best_k_models") or {}
     if not isinstance(best, dict) or not all(score(v) for v in best.values()):
         raise refuse("its ModelCheckpoint best_k_models is not a mapping of files to scores")
-
-
-class ReplacingCheckpointIO(TorchCheckpointIO):
-    """Writes a checkpoint beside its target and renames it into place: a full disk or a crash while
-    saving leaves the previous file (last.ckpt of the run being resumed) whole, never half of it.
-
-    Lightning's own save truncates the target before writing the bytes.
-    """
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        if storage_options is not None or "://" in str(path):  # not a local file: Lightning's own way
-            super().save_checkpoint(checkpoint, path, storage_options)
-            return
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())  # a full disk may only say so here: before the old file is replaced
-            os.chmod(partial, 0o666 & ~_umask())  # mkstemp's 0600: the permissions any new file gets
-            os.replace(partial, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.remove(partial)
-            raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

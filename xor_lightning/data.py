@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
-from xor_lightning.checks import ConfigError, check_positive_int
-from xor_lightning.chunks import ChunkedStream, aligned_chunk
+from xor_lightning.arguments import check_positive_int
+from xor_lightning.backprop_fast import ChunkedStream, aligned_chunk
+from xor_lightning.speed import OnDeviceBatch
 
 XOR_SAMPLES = 4
 
@@ -26,9 +26,9 @@ class FullBatchStream(IterableDataset):
     """Yields the same full batch `steps` times: one Lightning epoch of `steps` SGD steps.
 
     The notebook's "epoch" is a single step; paying Lightning's per-epoch bookkeeping on every step
-    measured 1.4x slower, so an epoch here is a block of steps, at whose end Lightning validates and
-    writes `last.ckpt`. Under DDP each rank streams its own shard, so the ranks together still see the
-    four samples once per step.
+    would cost more than the step (bench/RESULTS.md), so an epoch here is a block of steps, at whose
+    end Lightning validates and writes `last.ckpt`. Under DDP each rank streams its own shard, so the
+    ranks together still see the four samples once per step.
     """
 
     def __init__(self, X: torch.Tensor, Y: torch.Tensor, steps: int) -> None:
@@ -58,16 +58,19 @@ class FullBatchLoader(DataLoader):
         pass
 
 
-class XORDataModule(L.LightningDataModule):
+class XORDataModule(OnDeviceBatch, L.LightningDataModule):
     """XOR truth table for train (streamed), val, test and predict (one batch of four).
 
     Args:
         steps_per_epoch: SGD steps in one Lightning epoch; validation and `last.ckpt` come at each
             epoch's end, so with the default they land on steps 1000, 2000, ...
         updates_per_batch: above 1, each training batch is a chunk of up to this many updates, the
-            full batch stacked on a leading dim (see `xor_lightning.chunks`), for modules that take
-            several updates per batch (XORBackpropClassifier): Lightning's per-batch cost is then
-            shared by them. Chunks shrink so that every callback interval and epoch end is a chunk end.
+            full batch stacked on a leading dim (see `xor_lightning.backprop_fast`), for modules that take
+            several updates per batch (XORBackpropClassifier's fast twin, `xor_lightning.backprop_fast`):
+            Lightning's per-batch cost is then shared by them. Chunks shrink so that every callback
+            interval and epoch end is a chunk end.
+
+    `OnDeviceBatch` (xor_lightning.speed) passes the batch, already on the model's device, straight through.
     """
 
     def __init__(self, steps_per_epoch: int = 1000, updates_per_batch: int = 1) -> None:
@@ -89,30 +92,6 @@ class XORDataModule(L.LightningDataModule):
         trainer = self.trainer  # set by Lightning when the datamodule is attached
         step = trainer.global_step if trainer is not None else 0
         return step, aligned_chunk(trainer, self.updates_per_batch, self.steps_per_epoch)
-
-    def check_trainer(self, trainer: L.Trainer, takes_chunks: bool, module: str) -> None:
-        """Refuse, before fit starts, settings that cannot work with chunks of several updates."""
-        if self.updates_per_batch == 1:
-            return
-        if not takes_chunks:
-            raise ConfigError(
-                f"data.updates_per_batch {self.updates_per_batch}: {module} takes one update per batch; "
-                "use 1 (only XORBackpropClassifier takes several)"
-            )
-        interval = trainer.val_check_interval
-        if not (isinstance(interval, float) and interval == 1.0):
-            raise ConfigError(
-                f"trainer.val_check_interval {interval} counts batches, and with "
-                f"data.updates_per_batch {self.updates_per_batch} a batch is several steps: validate at "
-                "epoch ends instead (data.steps_per_epoch)"
-            )
-
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        # The four samples are already where the model is (on CPU, every step): Lightning's generic
-        # walk over the batch would move nothing, at a cost comparable to a tensor op every step.
-        if isinstance(batch, (tuple, list)) and all(isinstance(t, torch.Tensor) and t.device == device for t in batch):
-            return batch
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def _full_batch(self) -> DataLoader:
         return DataLoader(TensorDataset(self.X, self.Y), batch_size=len(self.X), shuffle=False)

@@ -16,8 +16,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.compat.proto.summary_pb2 import Summary
 
-from xor_lightning.callbacks import NotebookReport, batch_costs
-from xor_lightning.checks import check_positive_int
+from xor_lightning.arguments import check_positive_int
 from xor_lightning.data import xor_truth_table
 from xor_lightning.pictures import (
     boundary_figure,
@@ -28,6 +27,7 @@ from xor_lightning.pictures import (
     write_gif,
     write_png,
 )
+from xor_lightning.report import NotebookReport, batch_costs
 
 
 def tensorboard_writer(trainer: L.Trainer) -> Any | None:

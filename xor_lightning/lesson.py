@@ -18,10 +18,10 @@ import lightning as L
 import PIL.Image
 import torch
 
-from xor_lightning.callbacks import NotebookReport
 from xor_lightning.data import XORDataModule, xor_truth_table
 from xor_lightning.network import SigmoidMLP
 from xor_lightning.pictures import LN2, boundary_figure, hypothesis_grid
+from xor_lightning.report import NotebookReport
 
 SOLVED_COST = 0.05  # the study's "solved": all four predictions right and the cost below this
 QUIET = dict(

@@ -10,8 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xor_lightning.checks import check_hidden_sizes, check_memory
-
 Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu"]
 # The hidden layers' nonlinearity; the output layer is always a sigmoid, the probability BCE needs.
 # sigmoid saturates (its slope is at most 1/4, so gradients shrink layer by layer), tanh is a
@@ -38,16 +36,15 @@ class SigmoidMLP(nn.Module):
     perceptron, which cannot separate XOR. The `nn.Linear` layers are constructed first to last, as
     the notebook does, so seeding then constructing draws the notebook's exact initial weights.
     They are named `layer1`, `layer2`, ...: the names TensorBoard's graph, scalars and histograms show.
-    The default `activation="sigmoid"` is the notebook's network, bit for bit.
+    The default `activation="sigmoid"` is the notebook's network, bit for bit. It checks nothing and
+    reads nothing: the LightningModule that holds it checks its arguments (`XORClassifier`).
     """
 
     def __init__(
         self, hidden_sizes: Sequence[int] = (2,), in_features: int = 2, activation: Activation = "sigmoid"
     ) -> None:
         super().__init__()
-        hidden_sizes = check_hidden_sizes(hidden_sizes)
-        self.activation = check_activation(activation)
-        check_memory(hidden_sizes)
+        self.activation = activation
         sizes = [in_features, *hidden_sizes, 1]
         for k, (i, o) in enumerate(itertools.pairwise(sizes), start=1):
             self.add_module(f"layer{k}", nn.Linear(i, o))

@@ -14,15 +14,16 @@ from typing import Any
 
 import torch
 
-from xor_lightning.checks import ConfigError
+from xor_lightning.arguments import ConfigError
+from xor_lightning.moved import current_class_path
 
 OWN_OPTIMIZERS = frozenset(
     {
-        "xor_lightning.backprop_classifier.NotebookSGD",
-        "xor_lightning.per_copy_sgd.PerCopySGD",
-        "xor_lightning.per_copy_optim.PerCopyOptimizer",
+        "xor_lightning.backprop_module.NotebookSGD",
+        "xor_lightning.studies.per_copy_optimizers.PerCopySGD",
+        "xor_lightning.studies.per_copy_optimizers.PerCopyOptimizer",
     }
-)
+)  # checkpoints written before the move name them by their old modules (xor_lightning.moved)
 # The flags that choose an implementation, not the update: left out of the spec shown in HParams.
 IMPLEMENTATION = frozenset({"foreach", "fused", "differentiable", "capturable"})
 
@@ -38,7 +39,7 @@ def may_be_named(path: object) -> bool:
     """Whether a checkpoint may name this optimizer class: torch.optim's own, or this package's."""
     if not isinstance(path, str):
         return False
-    if path in OWN_OPTIMIZERS:
+    if current_class_path(path) in OWN_OPTIMIZERS:
         return True
     module, _, name = path.rpartition(".")
     found = getattr(torch.optim, name, None) if module == "torch.optim" else None
@@ -120,7 +121,7 @@ def check_resumed(checkpoint: dict, groups: list[dict], configured: tuple, lr: f
     cls, init_args, scheduler, scheduler_args = configured
     asked = class_path(cls)
     held = checkpoint.get("optimizer_class", asked)  # checkpoints before --optimizer: the module's own
-    if held != asked:
+    if current_class_path(held) != asked:
         raise refuse(
             f"was trained with the optimizer {held}, but the run is configured with {asked}; "
             "a resumed run keeps its optimizer"
