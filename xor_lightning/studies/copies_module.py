@@ -131,7 +131,7 @@ class CopiesModule(XORModule):
         results = [stack.costs_and_gradients(X, Y) for stack in self.stacks]
         total = sum(costs.sum() for _, costs in results)
         check_finite(self, "cost", total.detach())  # NonFiniteGuard sees only autograd's
-        if self.hparams.gradient == "autograd":
+        if total.requires_grad:  # autograd itself (CopyStack.twin False); the twin has filled .grad
             self.manual_backward(total)  # copies share nothing: each gets its own gradient
         optimizer.step()
         for stack, (hypothesis, costs) in zip(self.stacks, results, strict=True):
