@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from bench.bench import ENV, machine, write_between_markers  # noqa: E402
 
-CLI = [sys.executable, "-m", "xor_lightning", "fit", "-c", str(REPO / "configs/study_grid.yaml")]
+CLI = [sys.executable, "-m", "xor_lightning", "fit", "-c", str(REPO / "configs/study_grid.yaml"), "--trainer.devices=1"]
+TWO = ["--trainer.devices=2", "--trainer.accelerator=cpu"]
 ARCHITECTURES = [[1], [2], [3], [4], [5], [6], [7], [8], [10, 10, 10]]
 LRS = [0.1, 0.3, 1.0, 3.0, 10.0]
 PLAIN = """
@@ -47,7 +48,8 @@ for step in range({steps}):
     start = time.perf_counter()
     optimizer.zero_grad()
     total = sum(stack.costs_and_gradients(X, Y)[1].sum() for stack in stacks)
-    total.backward()
+    if total.requires_grad:  # autograd itself; the studies' twin (autograd_twin) has filled .grad
+        total.backward()
     optimizer.step()
     times.append(time.perf_counter() - start)
 print(" ".join(f"{{t:.6f}}" for t in times))
@@ -80,7 +82,7 @@ def vector_throughput(n: int = 1 << 16, repeats: int = 2000) -> float:
     return 2 * n * repeats / (time.perf_counter() - start)
 
 
-def per_architecture(seeds: int, steps: int = 20) -> list[tuple[str, float, int]]:
+def per_architecture(seeds: int, steps: int = 20, twin: bool = True) -> list[tuple[str, float, int]]:
     from xor_lightning.data import xor_truth_table
     from xor_lightning.studies.copies import CopyStack
     from xor_lightning.studies.per_copy_optimizers import PerCopySGD
@@ -89,12 +91,15 @@ def per_architecture(seeds: int, steps: int = 20) -> list[tuple[str, float, int]
     rows = []
     for h in ARCHITECTURES:
         stack = CopyStack(h, LRS, seeds, 777, "autograd")
+        stack.twin = twin
         optimizer = PerCopySGD([stack])
         for k in range(steps + 3):
             if k == 3:
                 start = time.perf_counter()
             optimizer.zero_grad()
-            stack.costs_and_gradients(X, Y)[1].sum().backward()
+            costs = stack.costs_and_gradients(X, Y)[1]
+            if costs.requires_grad:
+                costs.sum().backward()
             optimizer.step()
         rate = steps * seeds * len(LRS) / (time.perf_counter() - start)
         rows.append(("-".join(str(n) for n in [2, *h, 1]), rate, flops_per_copy_step(h)))
@@ -106,6 +111,7 @@ def run(steps: int, cwd: Path) -> list[str]:
     t = {}
     t["start"] = whole([*CLI, "--trainer.max_steps=1"], cwd)[0]
     t["1024"] = whole([*CLI, f"--trainer.max_steps={steps}"], cwd)[0]
+    t["2 processes"] = whole([*CLI, f"--trainer.max_steps={steps}", *TWO], cwd)[0]
     t["128"] = whole([*CLI, f"--trainer.max_steps={steps}", *small], cwd)[0]
     script = PLAIN.format(lrs=LRS, seeds=1024, architectures=ARCHITECTURES, steps=steps)
     plain_time, out = whole([sys.executable, "-c", script], cwd)
@@ -115,7 +121,8 @@ def run(steps: int, cwd: Path) -> list[str]:
     lines = [
         f"- start-up (1 step, whole process): {t['start']:.1f} s",
         f"- {steps} steps, 1024 seeds: {t['1024']:.1f} s; 128 seeds: {t['128']:.1f} s "
-        f"({t['1024'] / t['128']:.1f}x faster for 8x less work)",
+        f"({t['1024'] / t['128']:.1f}x faster for 8x less work); two processes, 1024 seeds: "
+        f"{t['2 processes']:.1f} s",
         f"- plain-torch twin, 1024 seeds, {steps} steps: {plain_time:.1f} s whole process, {sum(times):.1f} s in "
         f"steps ({med * 1e3:.1f} ms a step): Lightning and start-up add {t['1024'] - plain_time:+.1f} s",
         "- plain twin's median step per decile of the run (ms): "
@@ -124,10 +131,16 @@ def run(steps: int, cwd: Path) -> list[str]:
     ]
     limit = vector_throughput()
     lines += ["", f"Plain vectorised loop on this core: {limit / 1e9:.2f} GFLOP/s.", ""]
-    lines += ["| architecture | FLOPs per copy-step | copy-steps/s (5120 copies) | fraction of the limit |"]
-    lines += ["|---|---|---|---|"]
-    for name, rate, flops in per_architecture(1024):
-        lines.append(f"| {name} | {flops} | {rate:.3g} | {rate * flops / limit:.1%} |")
+    lines += [
+        "| architecture | FLOPs per copy-step | copy-steps/s (5120 copies) | fraction of the limit "
+        "| autograd itself: copy-steps/s | fraction |"
+    ]
+    lines += ["|---|---|---|---|---|---|"]
+    autograd = per_architecture(1024, twin=False)
+    for (name, rate, flops), (_, slow, _) in zip(per_architecture(1024), autograd, strict=True):
+        lines.append(
+            f"| {name} | {flops} | {rate:.3g} | {rate * flops / limit:.1%} | {slow:.3g} | {slow * flops / limit:.1%} |"
+        )
     return lines
 
 

@@ -6,7 +6,7 @@ import torch
 from tests.oracle import X, Y, notebook_backprop
 from xor_lightning import backprop
 from xor_lightning.backprop_fast import NotebookStep
-from xor_lightning.backprop_module import NotebookSGD
+from xor_lightning.backprop_module import FastNotebookSGD, NotebookSGD
 
 
 @pytest.mark.parametrize("hidden_sizes", [[2], [3, 3], [10, 10, 10], []], ids=str)
@@ -28,15 +28,16 @@ def test_fast_step_equals_the_readable_formulas_bit_for_bit(hidden_sizes, mode):
             b.sub_(0.5 * d_b)
 
 
+@pytest.mark.parametrize("sgd", [NotebookSGD, FastNotebookSGD])
 @pytest.mark.parametrize("lr", [1.0, 0.1, 0.7])
-def test_fast_step_with_notebook_sgd_is_the_notebook_cell(lr):
+def test_fast_step_with_notebook_sgd_is_the_notebook_cell(lr, sgd):
     steps = 300
     torch.manual_seed(777)
     pairs = backprop.init_params([2])
     step = NotebookStep(pairs, Y, "notebook")
     for (w, b), (d_w, d_b) in zip(pairs, step.grads, strict=True):
         w.grad, b.grad = d_w, d_b
-    optimizer = NotebookSGD([t for pair in pairs for t in pair], lr=lr)
+    optimizer = sgd([t for pair in pairs for t in pair], lr=lr)
     costs = []
     for _ in range(steps):
         costs.append(step.cost_and_grads(X, Y).clone())
@@ -47,10 +48,11 @@ def test_fast_step_with_notebook_sgd_is_the_notebook_cell(lr):
         assert torch.equal(ours, theirs)
 
 
-def test_notebook_sgd_follows_an_lr_change():
+@pytest.mark.parametrize("sgd", [NotebookSGD, FastNotebookSGD])
+def test_notebook_sgd_follows_an_lr_change(sgd):
     p = torch.ones(3)
     p.grad = torch.full((3,), 0.3)
-    optimizer = NotebookSGD([p], lr=0.1)
+    optimizer = sgd([p], lr=0.1)
     optimizer.step()
     optimizer.param_groups[0]["lr"] = 0.7
     optimizer.step()

@@ -29,7 +29,9 @@ IMPLEMENTATION = frozenset({"foreach", "fused", "differentiable", "capturable"})
 
 
 def class_path(cls: type) -> str:
-    """torch.optim.SGD for torch's (not torch.optim.sgd.SGD), module.qualname for any other class."""
+    """torch.optim.SGD for torch's (not torch.optim.sgd.SGD), module.qualname for any other class; a fast
+    twin (FastNotebookSGD) by the class whose update it makes (`twin_of`)."""
+    cls = getattr(cls, "twin_of", cls)
     if cls.__module__.startswith("torch.optim") and getattr(torch.optim, cls.__name__, None) is cls:
         return f"torch.optim.{cls.__name__}"
     return f"{cls.__module__}.{cls.__qualname__}"
@@ -68,7 +70,7 @@ def probe_settings(cls: type, init_args: dict[str, Any]) -> dict[str, Any]:
 
 def spec(optimizer: torch.optim.Optimizer) -> str:
     """ "SGD", "SGD(momentum=0.9)", "Adam": the class and the settings that differ from its defaults, lr aside."""
-    cls = type(optimizer)
+    cls = getattr(type(optimizer), "twin_of", type(optimizer))
     defaults = {k: plain(p.default) for k, p in inspect.signature(cls).parameters.items() if p.default is not p.empty}
     differ = [
         f"{k}={v!r}"

@@ -7,6 +7,8 @@ bench/RESULTS.md measures what each saves; the fast twin of the hand backprop is
   every such plain value against parameters, buffers and submodules before storing it.
 - `OnDeviceBatch`: a LightningDataModule mixin. The four samples already sit where the model is;
   Lightning's generic walk over each batch would move nothing, at the cost of a tensor op a step.
+- `PlannedUpdates`: an optimizer mixin for the notebook's update, `p = p - lr * grad`, that writes
+  `lr * grad` into a buffer allocated once per parameter instead of a new tensor every update.
 - `NoProfiler`: the CLI's Trainer profiler. Lightning wraps every hook call in
   `trainer.profiler.profile(name)`; its default `PassThroughProfiler` records nothing either, but
   builds a generator-based context manager for each call. `--trainer.profiler simple` profiles as usual.
@@ -50,6 +52,29 @@ class OnDeviceBatch:
         if isinstance(batch, (tuple, list)) and all(isinstance(t, torch.Tensor) and t.device == device for t in batch):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)  # type: ignore[misc]
+
+
+class PlannedUpdates:
+    """`p.sub_(lr * grad)` for every parameter with a gradient, into buffers planned once: the same two
+    roundings as the readable update (lr as a 0-d tensor of p's dtype rounds as the Python float does)."""
+
+    def step(self, closure: Any = None) -> Any:
+        loss = closure() if closure is not None else None  # Lightning's before-step hooks run in it
+        groups = self.param_groups  # type: ignore[attr-defined]
+        lrs = tuple(group["lr"] for group in groups)
+        if lrs != self.__dict__.get("_lrs"):  # first step, or a scheduler changed an lr
+            self._lrs = lrs
+            self._plan = [
+                (p, torch.empty_like(p), torch.tensor(group["lr"], dtype=p.dtype, device=p.device))
+                for group in groups
+                for p in group["params"]
+            ]
+        for p, scaled, lr in self._plan:
+            if p.grad is not None:
+                # Autograd must not record the update (the notebook's parameters never require grad).
+                with torch.no_grad() if p.requires_grad else _NOTHING:
+                    p.sub_(torch.mul(p.grad, lr, out=scaled))  # p - lr * grad
+        return loss
 
 
 class NoProfiler(PassThroughProfiler):
