@@ -2,11 +2,11 @@
 
 `NonFiniteGuard` checks, at every training step, the values an update is computed from, before the update:
 
-- the cost, in Lightning's `on_before_backward` hook (`cost.backward()` for autograd, `manual_backward`
-  for the hand backprop);
-- for a module whose `training_step` calls its own `forward` (autograd), the hypothesis as it leaves
-  `forward`, because `nn.BCELoss` refuses a NaN with a message about its input range before any cost
-  exists (on CPU; CUDA's kernel asserts).
+- for a module of automatic optimization (autograd), the hypothesis as it leaves `forward`: `nn.BCELoss`
+  refuses a NaN with a message about its input range before any cost exists (on CPU; CUDA's kernel
+  asserts), and of a finite hypothesis its cost is finite (BCELoss clamps its logarithms at -100);
+- for a module of manual optimization (the hand backprop), the cost, in Lightning's `on_before_backward`
+  hook (`manual_backward`): the notebook's cost has no clamp, so a saturated output makes it inf.
 
 A non-finite gradient with a finite cost can only come from overflow; it makes the weights non-finite, so
 the next step stops, and the message says which update broke them. Lightning's own
@@ -77,7 +77,8 @@ class NonFiniteGuard(L.Callback):
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: Tensor) -> None:
         self._armed = False
-        check_finite(pl_module, "cost", loss)
+        if not pl_module.automatic_optimization:  # autograd's hypothesis was checked as it left forward
+            check_finite(pl_module, "cost", loss)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self._hook is not None:
