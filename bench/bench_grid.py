@@ -28,7 +28,7 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.bench import ENV, machine, write_between_markers  # noqa: E402
+from bench import ENV, machine, write_between_markers  # noqa: E402  (bench/bench.py, beside this file)
 
 CLI = [sys.executable, "-m", "xor_lightning", "fit", "-c", str(REPO / "configs/study_grid.yaml"), "--trainer.devices=1"]
 TWO = ["--trainer.devices=2", "--trainer.accelerator=cpu"]

@@ -9,6 +9,7 @@ checked before anything is written: `inputs` (what was typed), `launch` (setting
 from xor_lightning.cli import startup
 
 startup.guard()  # Ctrl-C during the imports below: one line, exit 130 (only when run as the CLI)
+startup.one_thread()  # torch's OpenMP runtime starts with the CLI's one thread (unless --num_threads says otherwise)
 
 from xor_lightning.cli.main import XORLightningCLI, main  # noqa: E402
 
