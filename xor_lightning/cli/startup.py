@@ -52,9 +52,9 @@ def one_thread() -> None:
     (`--num_threads N`, N != 1) or the environment already says how many.
 
     `--num_threads 1` (the default) becomes `torch.set_num_threads(1)` only after torch has started its
-    OpenMP runtime, whose idle threads then still compete for the cores: measured on a 2-core machine with
-    two busy processes, a small study grid took 93-97 s in 2 of 3 runs without this, 18-24 s with it
-    (bench/RESULTS.md). Set before the import, the runtime starts with one thread.
+    OpenMP runtime, whose idle threads then still compete for the cores: on a busy machine a study ran
+    several times slower than with this (bench/RESULTS.md). Set before the import, the runtime starts with
+    one thread.
     """
     if not is_cli() or "OMP_NUM_THREADS" in os.environ:
         return
