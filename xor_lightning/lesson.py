@@ -18,6 +18,7 @@ import lightning as L
 import PIL.Image
 import torch
 
+from xor_lightning import quiet
 from xor_lightning.data import XORDataModule, xor_truth_table
 from xor_lightning.network import SigmoidMLP
 from xor_lightning.pictures import LN2, boundary_figure, hypothesis_grid
@@ -27,12 +28,16 @@ SOLVED_COST = 0.05  # the study's "solved": all four predictions right and the c
 QUIET = dict(
     accelerator="cpu", enable_progress_bar=False, enable_model_summary=False, logger=False, enable_checkpointing=False
 )
-logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no "GPU available: ..." lines
 
 
 def train(module: L.LightningModule, steps: int = 10001, every: int = 1000, callbacks: Sequence = ()) -> None:
     """The lesson's loop on a plain Trainer: CPU (the lesson's numbers are CPU numbers), no bar, logger or
-    checkpoint; `STEP COST` every `every` steps, then the hypothesis and the predicted labels."""
+    checkpoint; `STEP COST` every `every` steps, then the hypothesis and the predicted labels.
+
+    The notebook opts in here, as the CLI does in `main`, to the quieting of the libraries' messages about
+    themselves (`xor_lightning.quiet`) and of Lightning's "GPU available: ..." lines."""
+    quiet.install()
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     trainer = L.Trainer(max_steps=steps, callbacks=[NotebookReport(every_n_steps=every), *callbacks], **QUIET)
     trainer.fit(module, XORDataModule())
 
