@@ -11,16 +11,16 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from xor_lightning.autograd_module import XORClassifier
-from xor_lightning.backprop_module import XORBackpropClassifier
-from xor_lightning.studies.ensemble import XOREnsemble
-from xor_lightning.studies.grid import XORStudyGrid
+# Imported so that package_modules(), which finds the subclasses imported so far, finds all four.
+from xor_lightning.autograd_module import XORClassifier  # noqa: F401
+from xor_lightning.backprop_module import XORBackpropClassifier  # noqa: F401
+from xor_lightning.studies.ensemble import XOREnsemble  # noqa: F401
+from xor_lightning.studies.grid import XORStudyGrid  # noqa: F401
 from xor_lightning.xor_module import XORModule, package_modules
 
 
 def model_classes() -> dict[str, type[XORModule]]:
     """class_path -> class, for every LightningModule of this package, under each of its names (old ones too)."""
-    _all_imported = (XORClassifier, XORBackpropClassifier, XOREnsemble, XORStudyGrid)  # package_modules() sees these
     return package_modules()
 
 

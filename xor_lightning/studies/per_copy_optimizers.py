@@ -43,13 +43,16 @@ class PerCopySGD(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for stack in self.stacks:
+        for k, stack in enumerate(self.stacks):
             lr = stack.copy_lr  # (S,): broadcasts over (I, O, S) and (O, S)
             for p in stack.parameters():
-                if p.grad is None:
-                    continue
-                plain_sgd(p, lr, stack.gradient)
+                if p.grad is not None:
+                    self.update(k, stack, p, lr)
         return loss
+
+    def update(self, k: int, stack: CopyStack, p: Tensor, lr: Tensor) -> None:
+        """Parameter p of stack k, at its copies' lrs: plain SGD."""
+        plain_sgd(p, lr, stack.gradient)
 
 
 def plain_sgd(p: Tensor, lr: Tensor, gradient: str) -> None:
@@ -109,24 +112,14 @@ class PerCopyOptimizer(PerCopySGD):
     def spec(self) -> str:
         return ", ".join(dict.fromkeys(stack.optimizer for stack in self.stacks))
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for stack, (name, settings) in zip(self.stacks, self.updates, strict=True):
-            lr = stack.copy_lr  # (S,): broadcasts over (I, O, S) and (O, S)
-            for p in stack.parameters():
-                if p.grad is None:
-                    continue
-                if name == "Adam":
-                    self._adam(p, p.grad, lr, **settings)
-                elif settings != SUPPORTED["SGD"]:
-                    self._momentum(p, p.grad, lr, **settings)
-                else:  # plain SGD: PerCopySGD's update, bit for bit
-                    plain_sgd(p, lr, stack.gradient)
-        return loss
+    def update(self, k: int, stack: CopyStack, p: Tensor, lr: Tensor) -> None:
+        name, settings = self.updates[k]
+        if name == "Adam":
+            self._adam(p, p.grad, lr, **settings)
+        elif settings != SUPPORTED["SGD"]:
+            self._momentum(p, p.grad, lr, **settings)
+        else:  # plain SGD: PerCopySGD's update, bit for bit
+            plain_sgd(p, lr, stack.gradient)
 
     def _momentum(
         self,
