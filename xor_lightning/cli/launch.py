@@ -55,11 +55,10 @@ def check_resources(config: Namespace) -> None:
     sizes = init.get("hidden_sizes")
     if "num_copies" in init or "architectures" in init or not isinstance(sizes, (list, tuple)):
         return
-    if all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
-        try:
-            check_fits([list(sizes)])
-        except ValueError as err:
-            raise ConfigError(str(err)) from err
+    try:
+        check_fits([list(sizes)])  # checks hidden_sizes first, with the module's own message
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
 
 
 def check_launch(trainer: Any, model: Any, datamodule: Any) -> None:
