@@ -18,13 +18,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class LossRecorder(L.Callback):
-    """Keeps the cost of every training step, as the module returned it."""
+    """Keeps the cost of every training step, as the module returned it (the studies' compiled step returns
+    one only on the steps a callback's every_n_steps names: the others are skipped)."""
 
     def __init__(self) -> None:
         self.losses: list[torch.Tensor] = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.losses.append(outputs["loss"].detach().clone())
+        if outputs:  # {} when the step returned None
+            self.losses.append(outputs["loss"].detach().clone())
 
     @property
     def stacked(self) -> torch.Tensor:

@@ -15,6 +15,7 @@ from xor_lightning.data import xor_truth_table
 from xor_lightning.guards import check_finite
 from xor_lightning.network import ACTIVATIONS
 from xor_lightning.resources import check_fits
+from xor_lightning.studies import compiled_twin
 from xor_lightning.studies.copies import CopyStack, Gradient
 from xor_lightning.studies.diagnosis import Trend, diagnose
 from xor_lightning.studies.settings import check_settings, check_stateless_when_sharded, per_copy_optimizer
@@ -61,7 +62,15 @@ def check_copies_launch(trainer: L.Trainer, module: CopiesModule) -> None:
 
 
 class CopiesModule(XORModule):
-    """Base class: `stacks` holds one CopyStack per architecture, all with the same copies (lrs x seeds)."""
+    """Base class: `stacks` holds one CopyStack per architecture, all with the same copies (lrs x seeds).
+
+    `training_step` is the readable step: each stack's costs and gradients (`autograd_twin`, autograd's
+    formulas), the per-copy update, the solved steps. When the kernel can train every stack (plain SGD,
+    float32, CPU: `compiled_twin.usable`), its compiled twin runs instead, with the same bits; it returns
+    the mean cost only on the steps a callback's `every_n_steps` names (NotebookReport's), None on the
+    others: the logs of every copy's cost would take about as long as the rest of the step
+    (bench/RESULTS.md). XOR_LIGHTNING_COMPILED=0 keeps the readable step.
+    """
 
     own_update_reason = "each copy's update is the per-copy form of its `optimizer` argument, e.g. 'Adam'"
 
@@ -95,6 +104,8 @@ class CopiesModule(XORModule):
         self.final_stats: list[dict[str, Tensor]] | None = None
         self.diagnosis_seconds = 0.0  # this process's time in the failure diagnosis (the reports print it)
         self.trends = [Trend() for _ in self.stacks]  # what the failure diagnosis needs from the run
+        self.compiled = False  # train with the compiled twin (decided in on_train_start)
+        self.report_intervals: tuple[int, ...] = ()
 
     def setup(self, stage: str) -> None:
         world = self.trainer.world_size
@@ -124,7 +135,9 @@ class CopiesModule(XORModule):
     def cost(self, hypothesis: Tensor, Y: Tensor) -> Tensor:
         return CopyStack.cost(hypothesis, Y)
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor | None:
+        if self.compiled:  # the compiled twin of this step, the same bits (studies/compiled_twin.py)
+            return compiled_twin.training_step(self)
         # The batch may be this rank's share of the samples; the copies train on the whole table.
         X, Y, step, optimizer = self.X, self.Y, self.global_step, self.optimizers()
         optimizer.zero_grad()
@@ -171,6 +184,9 @@ class CopiesModule(XORModule):
     def on_train_start(self) -> None:
         self.final_stats = None
         self.trends = [Trend() for _ in self.stacks]
+        # Here the copies sit on their device, in their dtype, sharded: can the kernel train them?
+        self.compiled = compiled_twin.usable(list(self.stacks), self.X)
+        self.report_intervals = compiled_twin.report_intervals(self.trainer)
 
     def on_train_end(self) -> None:
         super().on_train_end()

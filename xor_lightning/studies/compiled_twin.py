@@ -1,0 +1,197 @@
+"""The compiled twin of the studies' SGD step: `copies_kernel.c`, built by the C compiler on first use.
+
+The readable step (`CopiesModule.training_step` with `autograd_twin`) runs some thirty torch ops per
+layer, each over every copy at once: for thousands of copies each op's arrays leave the cache, and for
+the narrow networks each op's own fixed cost is most of its time. The kernel instead trains the copies
+block by block (32 copies: two vector registers), forward, solved step, backward and update of one block
+before the next, so a block's weights and activations stay in the core's cache.
+
+It computes the readable step's bits: every product, sum and update in `autograd_twin`'s order and
+rounding (torch's fused multiply-add where torch's kernel has one, in `addcmul_`; none elsewhere),
+the sigmoid with torch's own exp (SLEEF's, which torch's vector kernels call), the cost with the C
+library's log and log1p (which torch's BCE kernel calls). tests/test_compiled_twin.py compares weights,
+costs and solved steps with the readable step at every step, and the sigmoid over millions of inputs.
+A copy's bits do not depend on how many copies train beside it or where it sits (a short last block is
+trained padded), so any sharding over processes gives the same files.
+
+Used when every stack is plain SGD on autograd's gradient (the default studies) with a sigmoid, ReLU or
+leaky-ReLU hidden layer, in float32 on the CPU, and the kernel builds; otherwise (tanh, momentum, Adam,
+the hand-backprop modes, CUDA, float64, no C compiler) or with XOR_LIGHTNING_COMPILED=0 the readable
+step trains. The library is cached per source, flags and machine under $XOR_LIGHTNING_CACHE (default
+~/.cache/xor_lightning): one build of under a second per machine.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from xor_lightning.guards import non_finite_error
+from xor_lightning.studies.copies import CopyStack
+from xor_lightning.studies.per_copy_optimizers import is_plain_sgd
+
+SOURCE = Path(__file__).with_name("copies_kernel.c")
+# -ffp-contract=off: a + b * c stays two roundings, as torch's kernels compute it; -fno-trapping-math lets the
+# exp's range checks become vector selects; -fopenmp-simd honours the kernel's `omp simd` loops (no threads).
+FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd"]
+FLAGS += ["-shared", "-fPIC"]
+LIBRARIES = ["-lm"]
+ACTIVATION_IDS = {"sigmoid": 0, "relu": 1, "leaky_relu": 2}  # copies_kernel.c's enum
+MAX_LAYERS = 15
+
+_state: dict[str, object] = {}  # "library": the loaded function, or "why_not": the reason it is not
+
+
+def cache_dir() -> Path:
+    if os.environ.get("XOR_LIGHTNING_CACHE"):
+        return Path(os.environ["XOR_LIGHTNING_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xor_lightning"
+
+
+def _machine() -> str:
+    """What -march=native depends on: the CPU's model and flags."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        info = ""
+    lines = [line for line in info.splitlines() if line.startswith(("model name", "flags"))][:2]
+    return platform.machine() + "\n" + "\n".join(lines)
+
+
+def _build(compiler: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)  # then one rename: no half-written library
+    os.close(fd)
+    try:
+        command = [compiler, *FLAGS, "-o", temporary, str(SOURCE), *LIBRARIES]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"{compiler} failed: {done.stderr.strip().splitlines()[-1:]}")
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def kernel() -> ctypes._CFuncPtr | None:
+    """The kernel's entry point, built if this machine has no build of this source yet; None if it cannot
+    be (no C compiler, or the build failed): `why_not()` says why."""
+    if "library" in _state or "why_not" in _state:
+        return _state.get("library")  # type: ignore[return-value]
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        _state["why_not"] = "no C compiler (cc) found"
+        return None
+    key = hashlib.sha256("\n".join([SOURCE.read_text(), *FLAGS, *LIBRARIES, compiler, _machine()]).encode())
+    target = cache_dir() / f"copies_kernel-{key.hexdigest()[:16]}.so"
+    try:
+        if not target.exists():
+            _build(compiler, target)
+        library = ctypes.CDLL(str(target))
+    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+        _state["why_not"] = f"the kernel did not build: {error}"
+        return None
+    p, i64 = ctypes.c_void_p, ctypes.c_int64
+    function = library.xor_copies_train
+    function.argtypes = [ctypes.c_int, p, p, p, i64, p, p, p, p, p, ctypes.c_int, i64, ctypes.c_int, ctypes.c_float]
+    function.restype = ctypes.c_int
+    library.xor_sigmoid.argtypes = [i64, p, p]
+    _state["library"], _state["sigmoid"] = function, library.xor_sigmoid
+    return function
+
+
+def enabled() -> bool:
+    """False when XOR_LIGHTNING_COMPILED=0: the readable step trains every study."""
+    return os.environ.get("XOR_LIGHTNING_COMPILED", "1") != "0"
+
+
+def why_not() -> str | None:
+    if not enabled():
+        return "XOR_LIGHTNING_COMPILED=0"
+    kernel()
+    return _state.get("why_not")  # type: ignore[return-value]
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """The kernel's sigmoid of a float32 tensor (its exp is torch's: tests/test_compiled_twin.py)."""
+    x = x.detach().float().contiguous()
+    out = torch.empty_like(x)
+    kernel()
+    _state["sigmoid"](x.numel(), x.data_ptr(), out.data_ptr())  # type: ignore[operator]
+    return out
+
+
+def fits(stack: CopyStack, X: Tensor) -> bool:
+    """Whether the kernel computes what this stack's readable step computes."""
+    params = [t for wb in stack.layer_params() for t in wb]
+    return (
+        stack.gradient == "autograd"
+        and stack.twin
+        and is_plain_sgd(stack.optimizer)
+        and stack.activation in ACTIVATION_IDS
+        and len(params) // 2 <= MAX_LAYERS
+        and X.shape == (4, 2)
+        and all(t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous() for t in params)
+    )
+
+
+def usable(stacks: list[CopyStack], X: Tensor) -> bool:
+    """Every stack fits and the kernel is built: then the whole training step is the compiled one."""
+    return enabled() and all(fits(stack, X) for stack in stacks) and kernel() is not None
+
+
+def train(
+    stack: CopyStack, X: Tensor, Y: Tensor, first_step: int, steps: int, solved_cost: float, want_costs: bool = True
+) -> tuple[Tensor | None, int]:
+    """`steps` SGD steps of every copy of the stack, in place, recording in stack.solved_step the first
+    step each copy is solved. Returns (each copy's cost (S,) at the last step's forward, or None unless
+    want_costs; the number of 32-copy blocks that stopped before a step whose outputs were not finite)."""
+    params = stack.layer_params()
+    S = stack.copy_lr.shape[0]
+    sizes = (ctypes.c_int * (len(params) + 1))(*[params[0][0].shape[0], *(w.shape[1] for w, _ in params)])
+    weights = (ctypes.c_void_p * len(params))(*[w.data_ptr() for w, _ in params])
+    biases = (ctypes.c_void_p * len(params))(*[b.data_ptr() for _, b in params])
+    x, y = X.contiguous().float(), Y.contiguous().float()
+    costs = torch.empty(S) if want_costs else None
+    costs_ptr = costs.data_ptr() if costs is not None else None
+    per_copy = (stack.copy_lr.data_ptr(), stack.solved_step.data_ptr(), costs_ptr, x.data_ptr(), y.data_ptr())
+    act, run = ACTIVATION_IDS[stack.activation], kernel()
+    stopped = run(len(params), sizes, weights, biases, S, *per_copy, act, first_step, steps, solved_cost)
+    if stopped < 0:
+        raise MemoryError("the compiled studies kernel could not allocate its scratch memory")
+    return costs, stopped
+
+
+def report_intervals(trainer: object) -> tuple[int, ...]:
+    """The callbacks' `every_n_steps`: the steps whose cost a callback reads (NotebookReport prints it)."""
+    intervals = (getattr(cb, "every_n_steps", None) for cb in getattr(trainer, "callbacks", []))
+    return tuple(i for i in intervals if isinstance(i, int) and i > 0)
+
+
+def training_step(module: L.LightningModule) -> Tensor | None:
+    """`CopiesModule.training_step` for stacks that `usable` accepts: the kernel makes every stack's update
+    in place (no `.grad` is written) and records the solved steps; `optimizer.step()` then only counts
+    the step for Lightning. Returns the mean cost over all copies, as the readable step computes it, on
+    the steps a callback reads it (the logs are the kernel's dearest part), None on the others. A
+    non-finite output stops the run with NonFiniteError, as the readable step does; the 32-copy blocks
+    that had it stop before that step's update, the others have taken it."""
+    step, solved_cost = module.global_step, module.hparams.solved_cost
+    wanted = any(step % every == 0 for every in module.report_intervals)
+    results = [train(stack, module.X, module.Y, step, 1, solved_cost, wanted) for stack in module.stacks]
+    if any(stopped for _, stopped in results):
+        raise non_finite_error(module, "cost")
+    module.optimizers().step()
+    if not wanted:
+        return None
+    total = sum(costs.sum() for costs, _ in results)  # the readable step's sum, in its order
+    return total / sum(len(stack.solved_step) for stack in module.stacks)
