@@ -56,9 +56,15 @@ tensorboard: $(STAMP) ## serve TensorBoard over logs/ on localhost (PORT=6006)
 	@echo "TensorBoard at http://localhost:$(PORT)/"
 	$(BIN)/tensorboard --logdir logs --host localhost --port $(PORT) --samples_per_plugin images=1000
 
+# The four runs share nothing: two at a time (each has one torch thread), the longest first; each run's
+# output is printed whole when it ends (--output-sync), then the combined table.
+STUDIES := study_wide_deep study_perceptron study_xor_nn study_h4
 study: $(STAMP) ## seed-ensemble study: 1024 seeds x 4 architectures, then the combined table and plot
-	for c in study_perceptron study_xor_nn study_h4 study_wide_deep; do $(CLI) fit -c configs/$$c.yaml || exit 1; done
+	$(MAKE) --no-print-directory -j2 --output-sync=target $(STUDIES:%=study-run-%)
 	$(BIN)/python -m xor_lightning.studies.ensemble_report logs
+
+study-run-%: $(STAMP)
+	$(CLI) fit -c configs/$*.yaml
 
 study-grid: $(STAMP) ## width 1..8 and 2-10-10-10-1 x lr 0.1..10 x 1024 seeds: logs/study_grid.{csv,md,png}
 	$(CLI) fit -c configs/study_grid.yaml $(ARGS)
@@ -81,8 +87,9 @@ compare: $(STAMP) ## one PNG overlaying runs' costs and gradient norms: make com
 docs: $(STAMP) ## redraw the pictures under docs/ that the README shows (one wide-deep fit, ~10 s)
 	$(BIN)/python docs/make_pictures.py
 
-bench: $(STAMP) ## whole-process timings against plain scripts of the notebook's loops; updates bench/RESULTS.md
+bench: $(STAMP) ## whole-process timings: the lesson's runs against plain scripts, the studies against their targets (~1 h); updates bench/RESULTS.md
 	$(BIN)/python bench/bench.py --write bench/RESULTS.md
+	$(BIN)/python bench/bench_grid.py --write bench/RESULTS.md
 
 clean: ## remove logs, caches and the virtualenv
 	rm -rf logs lightning_logs .pytest_cache .ruff_cache build *.egg-info $(VENV)

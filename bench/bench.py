@@ -7,11 +7,11 @@ network (tests/oracle.py, one torch thread like the CLI), and Lightning's floor 
 empty automatic-optimization module on the same Trainer, then the lesson's XORClassifier on it).
 Every figure is the median (min-max) over interleaved rounds. Each run's printed costs must equal its
 plain script's, bit for bit.
-Then the whole `make train` command against the plain script, `make study`'s total time (and, with --grid,
-`make study-grid`'s), each with the share its failure diagnosis took.
+Then the whole `make train` command against the plain script. The studies have their own bench,
+bench/bench_grid.py (`make bench` runs both).
 Not a test: it asserts nothing about speed.
 
-    python bench/bench.py [--rounds 5] [--steps 10001] [--no-study] [--grid] [--write bench/RESULTS.md]
+    python bench/bench.py [--rounds 5] [--steps 10001] [--write bench/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ RUNS = {  # run -> the plain loop it reproduces
 }
 # run -> (config, extra arguments): every run but these is its config as shipped
 VARIANTS = {"xor_backprop_readable": ("xor_backprop", ["--data.updates_per_batch=1"])}
-STUDY = ["study_perceptron", "study_xor_nn", "study_h4", "study_wide_deep"]
 COST_LINE = re.compile(r"^(\d+) (\S+)$", re.M)
 DIAGNOSIS_LINE = re.compile(r"^failure diagnosis: .* measured in (\S+) s$", re.M)
 
@@ -101,8 +100,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10001)
-    parser.add_argument("--no-study", action="store_true", help="skip `make study` (about 90 s)")
-    parser.add_argument("--grid", action="store_true", help="also time `make study-grid` on one process (minutes)")
     parser.add_argument("--write", type=Path, help="also put the report into this markdown file, between its markers")
     args = parser.parse_args()
     n, lines = args.steps, [f"Machine: {machine()}.", ""]
@@ -158,23 +155,6 @@ def main() -> None:
             f"Whole `make train` command ({n} steps): {summary(whole_ours)} s, plain script {summary(whole_plain)} s, "
             f"difference {statistics.median(whole_ours) - statistics.median(whole_plain):+.2f} s.",
         ]
-        if not args.no_study:
-            start, diagnosis = time.perf_counter(), 0.0
-            for config in STUDY:
-                diagnosis += diagnosis_seconds(timed([*CLI, str(REPO / f"configs/{config}.yaml")], cwd)[1])
-            timed([sys.executable, "-m", "xor_lightning.studies.ensemble_report", "logs"], cwd)
-            whole = time.perf_counter() - start
-            lines.append(
-                f"`make study` (4 x 1024 seeds x 10001 steps, one round): {whole:.1f} s, of which the failure "
-                f"diagnosis {diagnosis:.2f} s ({diagnosis / whole:.1%})."
-            )
-        if args.grid:
-            elapsed, out = timed([*CLI, str(REPO / "configs/study_grid.yaml")], cwd)
-            diagnosis = diagnosis_seconds(out)
-            lines.append(
-                f"`make study-grid` (45 cells x 1024 seeds x 10001 steps, one process, one round): {elapsed:.1f} s, "
-                f"of which the failure diagnosis {diagnosis:.2f} s ({diagnosis / elapsed:.1%})."
-            )
     lines.append(f"Load average at the end: {os.getloadavg()[0]:.2f}.")
     report = "\n".join(lines) + "\n"
     print(report, end="")

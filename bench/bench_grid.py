@@ -1,16 +1,20 @@
-"""The study grid against the arithmetic it does: whole processes, a plain-torch twin, the FLOP limit.
+"""The studies against their targets (issue 24): whole commands, quiet and beside two busy processes.
 
-Whole processes, each in its own interpreter, one torch thread:
-- ours: `python -m xor_lightning fit -c configs/study_grid.yaml` for 1 step (start-up and exit) and for
-  N steps, at 1024 and at 128 seeds (does the time scale with the work?);
-- plain: the same grid as a plain loop over `CopyStack`s and `PerCopySGD`, no Lightning, so the
-  Lightning share is visible; it also times every step, for the per-decile figures.
-Then, in this process: copy-steps/s per architecture, the FLOPs of one copy-step (forward, backward,
-update; a sigmoid counted as 4), and the machine's own throughput on a plain vectorised loop
-(`addcmul` on in-cache arrays, 2 FLOPs an element): the fraction of that limit each architecture reaches.
-With --load, two `yes > /dev/null` processes share the cores while everything is timed again.
+Each round runs, each as its own process(es) with one torch thread, as a user runs them:
+- the default grid (`make study-grid`: 45 cells x 1024 seeds x 10001 steps) for 1 step (start-up and
+  exit), whole on one process, whole on two (`--trainer.devices 2`), and with 128 seeds (does the time
+  scale with the work?);
+- `make study`'s commands (four 1024-seed runs, two at a time, then the combined table);
+- a plain script of the grid's arithmetic without Lightning: the compiled kernel in chunks of 100
+  updates (`studies.compiled_twin.train`), timing each chunk, so the Lightning share and the run's
+  phases (per-step time per decile of the run) show.
+Rounds are interleaved; every figure is the median (min-max). With --load-rounds, the same rounds run
+again beside two `yes > /dev/null` processes. Then, in this process: copy-steps/s per architecture for
+the kernel and for the readable step (`autograd_twin`), the FLOPs of one copy-step, and the fraction
+of this core's throughput on a plain vectorised loop (`torch.addcmul` on in-cache arrays) they reach.
+Not a test: it asserts nothing about speed.
 
-    python bench/bench_grid.py [--steps 1001] [--load] [--write bench/RESULTS.md]
+    python bench/bench_grid.py [--rounds 3] [--load-rounds 3] [--steps 10001] [--write bench/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -28,31 +32,28 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench import ENV, machine, write_between_markers  # noqa: E402  (bench/bench.py, beside this file)
+from bench import ENV, diagnosis_seconds, machine, summary, write_between_markers  # noqa: E402
 
-CLI = [sys.executable, "-m", "xor_lightning", "fit", "-c", str(REPO / "configs/study_grid.yaml"), "--trainer.devices=1"]
-TWO = ["--trainer.devices=2", "--trainer.accelerator=cpu"]
+GRID = [sys.executable, "-m", "xor_lightning", "fit", "-c", str(REPO / "configs/study_grid.yaml")]
+ONE, TWO = ["--trainer.devices=1"], ["--trainer.devices=2", "--trainer.accelerator=cpu"]
 ARCHITECTURES = [[1], [2], [3], [4], [5], [6], [7], [8], [10, 10, 10]]
 LRS = [0.1, 0.3, 1.0, 3.0, 10.0]
+STUDY = ["study_wide_deep", "study_perceptron", "study_xor_nn", "study_h4"]  # the Makefile's STUDIES, in its order
 PLAIN = """
 import sys, time, torch
 torch.set_num_threads(1)
-from xor_lightning.studies.copies import CopyStack
 from xor_lightning.data import xor_truth_table
-from xor_lightning.studies.per_copy_optimizers import PerCopySGD
+from xor_lightning.studies import compiled_twin
+from xor_lightning.studies.copies import CopyStack
 X, Y = xor_truth_table()
-stacks = [CopyStack(h, {lrs}, {seeds}, 777, "autograd") for h in {architectures}]
-optimizer = PerCopySGD(stacks)
+stacks = [CopyStack(h, {lrs}, 1024, 777, "autograd") for h in {architectures}]
 times = []
-for step in range({steps}):
+for step in range(0, {steps}, 100):
     start = time.perf_counter()
-    optimizer.zero_grad()
-    total = sum(stack.costs_and_gradients(X, Y)[1].sum() for stack in stacks)
-    if total.requires_grad:  # autograd itself; the studies' twin (autograd_twin) has filled .grad
-        total.backward()
-    optimizer.step()
-    times.append(time.perf_counter() - start)
-print(" ".join(f"{{t:.6f}}" for t in times))
+    for stack in stacks:
+        compiled_twin.train(stack, X, Y, step, min(100, {steps} - step), 0.05, False)
+    times.append((time.perf_counter() - start) / min(100, {steps} - step))
+print(" ".join(f"{{t:.7f}}" for t in times))
 """
 
 
@@ -60,8 +61,69 @@ def whole(cmd: list[str], cwd: Path) -> tuple[float, str]:
     start = time.perf_counter()
     result = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True)
     if result.returncode:
-        sys.exit(f"failed: {' '.join(cmd[:6])}\n{result.stderr[-2000:]}")
+        sys.exit(f"failed: {' '.join(cmd[:8])}\n{result.stderr[-2000:]}")
     return time.perf_counter() - start, result.stdout
+
+
+def make_study(cwd: Path, steps: list[str]) -> float:
+    """`make study`'s commands: the four runs two at a time, the longest first, then the combined table."""
+    start, waiting, running = time.perf_counter(), list(STUDY), []
+    while waiting or running:
+        while waiting and len(running) < 2:
+            config = str(REPO / f"configs/{waiting.pop(0)}.yaml")
+            cmd = [sys.executable, "-m", "xor_lightning", "fit", "-c", config, *steps]
+            running.append(subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        time.sleep(0.05)
+        for p in [p for p in running if p.poll() is not None]:
+            if p.returncode:
+                sys.exit(f"make study's run failed: {p.stderr.read()[-2000:]}")
+            running.remove(p)
+    whole([sys.executable, "-m", "xor_lightning.studies.ensemble_report", "logs"], cwd)
+    return time.perf_counter() - start
+
+
+def one_round(cwd: Path, t: dict[str, list[float]], n: int) -> None:
+    def add(key: str, value: float) -> None:
+        t.setdefault(key, []).append(value)
+
+    steps = [] if n == 10001 else [f"--trainer.max_steps={n}"]  # 10001: the configs' own
+
+    add("start-up (1 step)", whole([*GRID, *ONE, "--trainer.max_steps=1"], cwd)[0])
+    elapsed, out = whole([*GRID, *ONE, *steps], cwd)
+    add("grid, 1 process", elapsed)
+    add("of which the failure diagnosis", diagnosis_seconds(out))
+    add("grid, 2 processes", whole([*GRID, *TWO, *steps], cwd)[0])
+    add("grid, 128 seeds, 1 process", whole([*GRID, *ONE, *steps, "--model.init_args.num_copies=128"], cwd)[0])
+    add("`make study`", make_study(cwd, steps))
+    script = PLAIN.format(lrs=LRS, architectures=ARCHITECTURES, steps=n)
+    elapsed, out = whole([sys.executable, "-c", script], cwd)
+    steps = [float(x) for x in out.split()]
+    add("plain kernel script, whole", elapsed)
+    add("plain kernel script, steps", sum(steps) * 100)
+    t.setdefault("_deciles", []).append(
+        [statistics.median(steps[k * len(steps) // 10 : (k + 1) * len(steps) // 10]) for k in range(10)]
+    )
+
+
+def table(t: dict[str, list[float]]) -> list[str]:
+    m = {k: statistics.median(v) for k, v in t.items() if not k.startswith("_")}
+    arithmetic = m["plain kernel script, steps"]
+    lines = ["| command | seconds |", "|---|---|"]
+    lines += [f"| {k} | {summary(v)} |" for k, v in t.items() if not k.startswith("_")]
+    deciles = [statistics.median(d[k] for d in t["_deciles"]) for k in range(10)]
+    med = statistics.median(deciles)
+    lines += [
+        "",
+        f"- 128 seeds against 1024 (8x less work): {m['grid, 1 process'] / m['grid, 128 seeds, 1 process']:.1f}x "
+        f"faster; two processes against one: {m['grid, 1 process'] / m['grid, 2 processes']:.2f}x.",
+        f"- Lightning, start-up, the diagnosis and the reports add {m['grid, 1 process'] - arithmetic:.1f} s to the "
+        f"kernel's {arithmetic:.1f} s of arithmetic (the plain script's whole process: "
+        f"{m['plain kernel script, whole']:.1f} s).",
+        "- Per-step time of the plain script per decile of the run (ms): "
+        + ", ".join(f"{d * 1e3:.2f}" for d in deciles)
+        + f"; the slowest decile is {max(deciles) / med:.2f}x the median.",
+    ]
+    return lines
 
 
 def flops_per_copy_step(hidden_sizes: list[int], samples: int = 4) -> int:
@@ -82,86 +144,79 @@ def vector_throughput(n: int = 1 << 16, repeats: int = 2000) -> float:
     return 2 * n * repeats / (time.perf_counter() - start)
 
 
-def per_architecture(seeds: int, steps: int = 20, twin: bool = True) -> list[tuple[str, float, int]]:
+def copy_steps_per_second(hidden: list[int], compiled: bool, steps: int = 200) -> float:
     from xor_lightning.data import xor_truth_table
+    from xor_lightning.studies import compiled_twin
     from xor_lightning.studies.copies import CopyStack
     from xor_lightning.studies.per_copy_optimizers import PerCopySGD
 
     X, Y = xor_truth_table()
-    rows = []
-    for h in ARCHITECTURES:
-        stack = CopyStack(h, LRS, seeds, 777, "autograd")
-        stack.twin = twin
-        optimizer = PerCopySGD([stack])
-        for k in range(steps + 3):
-            if k == 3:
-                start = time.perf_counter()
+    stack = CopyStack(hidden, LRS, 1024, 777, "autograd")
+    optimizer = PerCopySGD([stack])
+    start = time.perf_counter()
+    if compiled:
+        steps *= 10
+        for step in range(0, steps, 100):
+            compiled_twin.train(stack, X, Y, step, 100, 0.05, False)
+    else:
+        for _ in range(steps):
             optimizer.zero_grad()
-            costs = stack.costs_and_gradients(X, Y)[1]
-            if costs.requires_grad:
-                costs.sum().backward()
+            stack.costs_and_gradients(X, Y)
             optimizer.step()
-        rate = steps * seeds * len(LRS) / (time.perf_counter() - start)
-        rows.append(("-".join(str(n) for n in [2, *h, 1]), rate, flops_per_copy_step(h)))
-    return rows
+    return steps * 1024 * len(LRS) / (time.perf_counter() - start)
 
 
-def run(steps: int, cwd: Path) -> list[str]:
-    small = ["--model.init_args.num_copies=128"]
-    t = {}
-    t["start"] = whole([*CLI, "--trainer.max_steps=1"], cwd)[0]
-    t["1024"] = whole([*CLI, f"--trainer.max_steps={steps}"], cwd)[0]
-    t["2 processes"] = whole([*CLI, f"--trainer.max_steps={steps}", *TWO], cwd)[0]
-    t["128"] = whole([*CLI, f"--trainer.max_steps={steps}", *small], cwd)[0]
-    script = PLAIN.format(lrs=LRS, seeds=1024, architectures=ARCHITECTURES, steps=steps)
-    plain_time, out = whole([sys.executable, "-c", script], cwd)
-    times = [float(x) for x in out.split()]
-    deciles = [statistics.median(times[k * len(times) // 10 : (k + 1) * len(times) // 10]) for k in range(10)]
-    med = statistics.median(times)
-    lines = [
-        f"- start-up (1 step, whole process): {t['start']:.1f} s",
-        f"- {steps} steps, 1024 seeds: {t['1024']:.1f} s; 128 seeds: {t['128']:.1f} s "
-        f"({t['1024'] / t['128']:.1f}x faster for 8x less work); two processes, 1024 seeds: "
-        f"{t['2 processes']:.1f} s",
-        f"- plain-torch twin, 1024 seeds, {steps} steps: {plain_time:.1f} s whole process, {sum(times):.1f} s in "
-        f"steps ({med * 1e3:.1f} ms a step): Lightning and start-up add {t['1024'] - plain_time:+.1f} s",
-        "- plain twin's median step per decile of the run (ms): "
-        + ", ".join(f"{d * 1e3:.1f}" for d in deciles)
-        + f" (slowest decile {max(deciles) / med:.2f}x the median)",
-    ]
+def arithmetic() -> list[str]:
     limit = vector_throughput()
-    lines += ["", f"Plain vectorised loop on this core: {limit / 1e9:.2f} GFLOP/s.", ""]
+    lines = [f"Plain vectorised loop on this core (`torch.addcmul`, in cache): {limit / 1e9:.2f} GFLOP/s.", ""]
     lines += [
-        "| architecture | FLOPs per copy-step | copy-steps/s (5120 copies) | fraction of the limit "
-        "| autograd itself: copy-steps/s | fraction |"
+        "| architecture | FLOPs per copy-step | compiled: copy-steps/s | fraction of the loop's "
+        "| readable: copy-steps/s | fraction |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += ["|---|---|---|---|---|---|"]
-    autograd = per_architecture(1024, twin=False)
-    for (name, rate, flops), (_, slow, _) in zip(per_architecture(1024), autograd, strict=True):
+    for h in ARCHITECTURES:
+        fast, slow, flops = copy_steps_per_second(h, True), copy_steps_per_second(h, False), flops_per_copy_step(h)
+        name = "-".join(str(n) for n in [2, *h, 1])
         lines.append(
-            f"| {name} | {flops} | {rate:.3g} | {rate * flops / limit:.1%} | {slow:.3g} | {slow * flops / limit:.1%} |"
+            f"| {name} | {flops} | {fast:.3g} | {fast * flops / limit:.0%} | {slow:.3g} | {slow * flops / limit:.0%} |"
         )
     return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1001)
-    parser.add_argument("--load", action="store_true", help="also time with two `yes` processes running")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--load-rounds", type=int, default=3, help="rounds beside two `yes` processes (0: none)")
+    parser.add_argument("--steps", type=int, default=10001, help="steps of every run (the targets: 10001)")
     parser.add_argument("--write", type=Path, help="replace the grid section of this markdown file")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cwd = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_grid_{os.getpid()}"
     cwd.mkdir(parents=True, exist_ok=True)
-    lines = [f"## The study grid against its arithmetic (`bench/bench_grid.py --steps {args.steps}`)", ""]
-    lines += [f"Machine: {machine()}.", "", "Quiet:", "", *run(args.steps, cwd)]
-    if args.load:
+    quiet: dict[str, list[float]] = {}
+    for _ in range(args.rounds):
+        one_round(cwd, quiet, args.steps)
+    lines = [f"## The studies against their targets (`bench/bench_grid.py`, {args.steps} steps)", ""]
+    lines += [f"Machine: {machine()}.", ""]
+    lines += [f"Quiet, {args.rounds} rounds:", "", *table(quiet)]
+    if args.load_rounds:
+        loaded: dict[str, list[float]] = {}
         hogs = [subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) for _ in range(2)]
         try:
-            lines += ["", "With two `yes > /dev/null` on the same cores:", "", *run(args.steps, cwd)]
+            for _ in range(args.load_rounds):
+                one_round(cwd, loaded, args.steps)
         finally:
             for hog in hogs:
                 hog.kill()
+        lines += [
+            "",
+            f"Beside two `yes > /dev/null` on the same two cores, {args.load_rounds} rounds:",
+            "",
+            *table(loaded),
+        ]
+        ratio = {k: statistics.median(loaded[k]) / statistics.median(quiet[k]) for k in quiet if not k.startswith("_")}
+        lines += ["", "Loaded / quiet (medians): " + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items()) + "."]
+    lines += ["", *arithmetic()]
     report = "\n".join(lines) + "\n"
     print(report, end="")
     if args.write:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
 
@@ -39,7 +38,7 @@ def compiled(stack: CopyStack, steps: int) -> list[torch.Tensor]:
     costs = []
     for step in range(steps):
         cost, stopped = compiled_twin.train(stack, X, Y, step, 1, SOLVED)
-        assert stopped == 0
+        assert stopped is None
         costs.append(cost)
     return costs
 
@@ -92,35 +91,52 @@ def test_what_the_kernel_cannot_compute_takes_the_readable_step():
     assert not compiled_twin.fits(autograd, X)
 
 
-def fit(tiny_trainer, monkeypatch, compiled_on: bool, steps: int = 300, **kwargs) -> tuple[L.LightningModule, list]:
+def fit(tiny_trainer, monkeypatch, compiled_on: bool, steps: int = 300, chunk: int = 1, model=None):
     monkeypatch.setenv("XOR_LIGHTNING_COMPILED", "1" if compiled_on else "0")
-    model = kwargs.pop("model", None) or XOREnsemble(hidden_sizes=[2], num_copies=40, lr=[1.0, 10.0])
+    model = model or XOREnsemble(hidden_sizes=[2], num_copies=40, lr=[1.0, 10.0])
     report = NotebookReport(every_n_steps=100)
     trainer, recorder = tiny_trainer(steps, callbacks=[report])
-    trainer.fit(model, XORDataModule())
-    assert model.compiled == compiled_on
+    trainer.fit(model, XORDataModule(steps_per_epoch=200, updates_per_batch=chunk))
+    assert model.compiled == compiled_on and trainer.global_step == steps
     return model, recorder.losses
+
+
+def same_study(fast, slow) -> None:
+    assert all(torch.equal(p, q) for p, q in zip(fast.parameters(), slow.parameters(), strict=True))
+    assert all(torch.equal(a.solved_step, b.solved_step) for a, b in zip(fast.stacks, slow.stacks, strict=True))
+    for a, b in zip(fast.final_stats, slow.final_stats, strict=True):  # the failure diagnosis too
+        assert a.keys() == b.keys()
+        for k in a:  # bit for bit, NaN where both have NaN (no trend measured)
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, equal_nan=True, msg=k)
 
 
 def test_a_study_fit_with_the_compiled_step_equals_the_readable_fit(tiny_trainer, monkeypatch):
     fast, fast_costs = fit(tiny_trainer, monkeypatch, True)
     slow, slow_costs = fit(tiny_trainer, monkeypatch, False)
-    assert all(torch.equal(p, q) for p, q in zip(fast.parameters(), slow.parameters(), strict=True))
-    assert torch.equal(fast.stacks[0].solved_step, slow.stacks[0].solved_step)
+    same_study(fast, slow)
     assert (slow.stacks[0].solved_step >= 0).any()
     # The compiled step returns the cost on the steps the report prints (0, 100, 200), the same value.
     assert len(fast_costs) == 3 and len(slow_costs) == 300
     assert all(torch.equal(c, slow_costs[s]) for c, s in zip(fast_costs, (0, 100, 200), strict=True))
 
 
+@pytest.mark.parametrize("compiled_on", [True, False], ids=["compiled", "readable"])
+def test_chunks_of_updates_train_as_one_update_a_batch(tiny_trainer, monkeypatch, compiled_on):
+    # 301 steps in chunks of up to 100, cut at the report's steps and the diagnosis' trend steps.
+    chunked, chunk_costs = fit(tiny_trainer, monkeypatch, compiled_on, 301, chunk=100)
+    single, single_costs = fit(tiny_trainer, monkeypatch, False, 301)
+    same_study(chunked, single)
+    printed = [c["loss"] if isinstance(c, dict) else c for c in chunk_costs]
+    assert torch.equal(torch.stack(printed)[:3], torch.stack([single_costs[s] for s in (0, 100, 200)]))
+
+
 def test_a_grid_of_several_stacks_fits_compiled_as_it_fits_readable(tiny_trainer, monkeypatch):
     def grid():
         return XORStudyGrid(architectures=[[1], [2], [3, 3]], lr=[0.3, 3.0], num_copies=16)
 
-    fast, _ = fit(tiny_trainer, monkeypatch, True, 200, model=grid())
+    fast, _ = fit(tiny_trainer, monkeypatch, True, 200, chunk=100, model=grid())
     slow, _ = fit(tiny_trainer, monkeypatch, False, 200, model=grid())
-    assert all(torch.equal(p, q) for p, q in zip(fast.parameters(), slow.parameters(), strict=True))
-    assert all(torch.equal(a.solved_step, b.solved_step) for a, b in zip(fast.stacks, slow.stacks, strict=True))
+    same_study(fast, slow)
 
 
 def test_a_non_finite_output_stops_the_compiled_fit_at_its_step(tiny_trainer, monkeypatch):
@@ -129,7 +145,7 @@ def test_a_non_finite_output_stops_the_compiled_fit_at_its_step(tiny_trainer, mo
         model.stacks[0].w2[0, 0, 5] = float("nan")
     before = model.stacks[0].w1.detach().clone()
     with pytest.raises(NonFiniteError, match="step 0"):
-        fit(tiny_trainer, monkeypatch, True, model=model)
+        fit(tiny_trainer, monkeypatch, True, chunk=100, model=model)
     assert model.compiled
     assert torch.equal(model.stacks[0].w1[..., :32], before[..., :32])  # its block made no update
 

@@ -12,8 +12,9 @@ from xor_lightning.studies.copies_module import check_copies_launch
 from xor_lightning.studies.grid import XORStudyGrid
 
 CONFIG = str(REPO / "configs/study_grid.yaml")
-# 64 copies per process and architecture: a copy in a SIMD vector's tail is computed by scalar code
-# that rounds exp/log differently, so only whole vectors give the same bits on 1 and on 2 processes.
+# 64 copies per process and architecture. The compiled step trains a copy to the same bits wherever it
+# sits (tests/test_compiled_twin.py), but the end's evaluation and diagnosis are torch's forward, which
+# computes a copy in a SIMD vector's tail with scalar exp/log code: only whole vectors give the same bits.
 SMALL = [
     "--trainer.max_steps=300",
     "--model.init_args.num_copies=32",
@@ -48,14 +49,14 @@ def test_two_processes_write_the_same_grid_as_one(one_and_two_processes):
             assert r1[key] == r2[key], (key, r1, r2)  # exact, solved steps included
         for key in [k for k in r1 if k.startswith(("fraction_", "outputs_"))]:  # the failure diagnosis too
             assert r1[key] == r2[key], (key, r1, r2)
-        assert float(r1["mean_final_cost"]) == pytest.approx(float(r2["mean_final_cost"]), abs=1e-6)
+        assert r1["mean_final_cost"] == r2["mean_final_cost"]
     copies1 = read_csv(one / "study_grid/version_0/copies.csv")
     copies2 = read_csv(two / "study_grid/version_0/copies.csv")
     assert len(copies1) == 2 * 4 * 32
     for c1, c2 in zip(copies1, copies2, strict=True):
         assert c1["solved_step"] == c2["solved_step"] and c1["seed"] == c2["seed"]
         assert c1["diagnosis"] == c2["diagnosis"] and (c1["diagnosis"] == "solved") == (c1["accuracy"] == "1.0")
-        assert float(c1["final_cost"]) == pytest.approx(float(c2["final_cost"]), abs=1e-6)
+        assert c1["final_cost"] == c2["final_cost"]
     assert any(int(c["solved_step"]) > 0 for c in copies1)  # something was learned in 300 steps
     for name in ("study_grid.md", "study_grid.png", "study_grid_failures.png"):
         assert (two / name).stat().st_size > 500
@@ -71,7 +72,7 @@ def test_checkpoint_of_a_sharded_run_holds_every_copy(one_and_two_processes):
     assert states[0].keys() == states[1].keys()
     for key, value in states[0].items():
         assert value.shape == states[1][key].shape and value.shape[-1] == 4 * 32, key
-        torch.testing.assert_close(value, states[1][key], rtol=0, atol=1e-6)
+        assert torch.equal(value, states[1][key]), key  # bit for bit
 
 
 def test_ranks_train_their_copies_independently(tmp_path):

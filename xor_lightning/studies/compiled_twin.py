@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import os
 import platform
 import shutil
@@ -152,10 +153,11 @@ def usable(stacks: list[CopyStack], X: Tensor) -> bool:
 
 def train(
     stack: CopyStack, X: Tensor, Y: Tensor, first_step: int, steps: int, solved_cost: float, want_costs: bool = True
-) -> tuple[Tensor | None, int]:
+) -> tuple[Tensor | None, int | None]:
     """`steps` SGD steps of every copy of the stack, in place, recording in stack.solved_step the first
     step each copy is solved. Returns (each copy's cost (S,) at the last step's forward, or None unless
-    want_costs; the number of 32-copy blocks that stopped before a step whose outputs were not finite)."""
+    want_costs; None, or the first of the steps (0 .. steps - 1) whose outputs were not finite in a block
+    of 32 copies: that block stopped before its update, the others went on)."""
     params = stack.layer_params()
     S = stack.copy_lr.shape[0]
     sizes = (ctypes.c_int * (len(params) + 1))(*[params[0][0].shape[0], *(w.shape[1] for w, _ in params)])
@@ -169,7 +171,7 @@ def train(
     stopped = run(len(params), sizes, weights, biases, S, *per_copy, act, first_step, steps, solved_cost)
     if stopped < 0:
         raise MemoryError("the compiled studies kernel could not allocate its scratch memory")
-    return costs, stopped
+    return costs, (stopped - 1 if stopped else None)
 
 
 def report_intervals(trainer: object) -> tuple[int, ...]:
@@ -178,20 +180,46 @@ def report_intervals(trainer: object) -> tuple[int, ...]:
     return tuple(i for i in intervals if isinstance(i, int) and i > 0)
 
 
-def training_step(module: L.LightningModule) -> Tensor | None:
-    """`CopiesModule.training_step` for stacks that `usable` accepts: the kernel makes every stack's update
-    in place (no `.grad` is written) and records the solved steps; `optimizer.step()` then only counts
-    the step for Lightning. Returns the mean cost over all copies, as the readable step computes it, on
-    the steps a callback reads it (the logs are the kernel's dearest part), None on the others. A
-    non-finite output stops the run with NonFiniteError, as the readable step does; the 32-copy blocks
-    that had it stop before that step's update, the others have taken it."""
-    step, solved_cost = module.global_step, module.hparams.solved_cost
-    wanted = any(step % every == 0 for every in module.report_intervals)
-    results = [train(stack, module.X, module.Y, step, 1, solved_cost, wanted) for stack in module.stacks]
-    if any(stopped for _, stopped in results):
-        raise non_finite_error(module, "cost")
-    module.optimizers().step()
+def training_step(module: L.LightningModule, n: int) -> Tensor | dict[str, Tensor] | None:
+    """`CopiesModule.training_step` for n updates (a chunk, or 1) of stacks that `usable` accepts.
+
+    The kernel makes every stack's updates in place (no `.grad` is written) and records the solved
+    steps; `optimizer.step()` then only counts each update for Lightning. The chunk is cut where the
+    readable step would do something between two updates: where a callback reads the cost (its
+    `every_n_steps`), and where the failure diagnosis records its trend (`Trend.observe`). Returns
+    the mean cost over all copies of those steps, as the readable step computes it: a tensor for one
+    update, {"loss", "costs"} for a chunk (NaN at steps no callback reads), None when no callback
+    reads any (the logs of every copy's cost would take about as long as the rest of the step).
+    A non-finite output stops the run with NonFiniteError at its step, as the readable step does: the
+    32-copy blocks that had it stop before that update, the others have gone on to the cut."""
+    start, end, solved_cost = module.global_step, module.global_step + n, module.hparams.solved_cost
+    wanted = [s for s in range(start, end) if any(s % every == 0 for every in module.report_intervals)]
+    cuts = sorted({end, *(s for s in wanted if s > start), *(s for s in trend_steps(module) if start < s < end)})
+    costs, optimizer, step = torch.full((n,), math.nan), module.optimizers(), start
+    for cut in cuts:
+        lengths = [1, cut - step - 1] if step in wanted else [cut - step]
+        for length in (k for k in lengths if k > 0):
+            read = step in wanted  # then length is 1: the kernel gives the costs before this one update
+            results = [train(s, module.X, module.Y, step, length, solved_cost, read) for s in module.stacks]
+            stopped = min((t for _, t in results if t is not None), default=None)
+            for _ in range(length if stopped is None else stopped):
+                optimizer.step()  # counts the update (global_step, max_steps, checkpoints)
+            if stopped is not None:
+                raise non_finite_error(module, "cost")
+            if read:  # the readable step's sum, in its order, over every copy
+                total = sum(c.sum() for c, _ in results)
+                costs[step - start] = total / sum(len(s.solved_step) for s in module.stacks)
+            step += length
+        module.observe_trends()
     if not wanted:
         return None
-    total = sum(costs.sum() for costs, _ in results)  # the readable step's sum, in its order
-    return total / sum(len(stack.solved_step) for stack in module.stacks)
+    return costs[0] if n == 1 else {"loss": costs[0], "costs": costs}
+
+
+def trend_steps(module: L.LightningModule) -> list[int]:
+    """The global steps after which `Trend.observe` records (the readable step observes after every update)."""
+    max_steps = module.trainer.max_steps
+    if max_steps <= 0:
+        return []
+    first = [max(max_steps // 2, module.global_step + 1)] if any(t.start_step is None for t in module.trends) else []
+    return [*first, max_steps - 2, max_steps - 1, max_steps]

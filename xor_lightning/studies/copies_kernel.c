@@ -205,7 +205,7 @@ static int train_block(int layers, const int *sizes, float **w, float **bias, in
             if (costs && last) costs[b] = c;
             if (may_solve && c < solved_cost) solved_step[b] = first_step + t;
         }
-        if (!ok) return 1; /* refuse to update: the caller stops the run, as the readable step does */
+        if (!ok) return t + 1; /* no update: the caller stops the run, as the readable step does */
         for (int k = layers - 1; k >= 0; k--) {
             float *d_a = k > 0 ? grad[(layers - k) % 2] : NULL;
             backward_and_update(outs[k], sizes[k], sizes[k + 1], w[k], bias[k], S, d, d_a, lr);
@@ -261,8 +261,8 @@ static int train_tail(int layers, const int *sizes, float **w, float **bias, int
 
 /* The entry point: S copies, layers + 1 sizes (2, hidden..., 1), at most 15 layers. solved_step (S,) gets
    the first solved step of each copy still at -1; costs (S,), unless NULL, each copy's cost at the last
-   step's forward. Returns 0; or the number of blocks that stopped at a step whose outputs were not finite,
-   before that step's update (the other blocks took it); or -1 if memory could not be allocated. */
+   step's forward. Returns 0; or 1 + the first step t (of 0 .. steps - 1) at which a block's outputs were
+   not finite: that block stopped before update t, the others went on; or -1 if memory ran out. */
 int xor_copies_train(int layers, const int *sizes, float **w, float **bias, int64_t S, const float *lr,
                      int64_t *solved_step, float *costs, const float *X, const float *Y, int act,
                      int64_t first_step, int steps, float solved_cost) {
@@ -275,16 +275,18 @@ int xor_copies_train(int layers, const int *sizes, float **w, float **bias, int6
     if (!scratch) return -1;
     float *wb[16], *bb[16];
     int64_t s = 0;
-    int stopped = 0;
+    int stopped = 0, status;
     for (; s + BLOCK <= S; s += BLOCK) {
         for (int k = 0; k < layers; k++) wb[k] = w[k] + s, bb[k] = bias[k] + s;
-        stopped += train_block(layers, sizes, wb, bb, S, lr + s, solved_step + s, costs ? costs + s : NULL, X, Y, act,
-                               first_step, steps, solved_cost, scratch);
+        status = train_block(layers, sizes, wb, bb, S, lr + s, solved_step + s, costs ? costs + s : NULL, X, Y, act,
+                             first_step, steps, solved_cost, scratch);
+        if (status > 0 && (stopped == 0 || status < stopped)) stopped = status;
     }
     if (s < S) {
-        int status = train_tail(layers, sizes, w, bias, S, s, lr, solved_step, costs, X, Y, act, first_step, steps,
-                                solved_cost, scratch);
-        stopped = status < 0 ? -1 : stopped + status;
+        status = train_tail(layers, sizes, w, bias, S, s, lr, solved_step, costs, X, Y, act, first_step, steps,
+                            solved_cost, scratch);
+        if (status < 0) stopped = -1;
+        else if (status > 0 && (stopped == 0 || status < stopped)) stopped = status;
     }
     free(scratch);
     return stopped;

@@ -65,14 +65,15 @@ class CopiesModule(XORModule):
     """Base class: `stacks` holds one CopyStack per architecture, all with the same copies (lrs x seeds).
 
     `training_step` is the readable step: each stack's costs and gradients (`autograd_twin`, autograd's
-    formulas), the per-copy update, the solved steps. When the kernel can train every stack (plain SGD,
-    float32, CPU: `compiled_twin.usable`), its compiled twin runs instead, with the same bits; it returns
-    the mean cost only on the steps a callback's `every_n_steps` names (NotebookReport's), None on the
-    others: the logs of every copy's cost would take about as long as the rest of the step
-    (bench/RESULTS.md). XOR_LIGHTNING_COMPILED=0 keeps the readable step.
+    formulas), the per-copy update, the solved steps; a batch may be a chunk of n updates
+    (data.updates_per_batch, as the studies' configs set it). When the kernel can train every stack
+    (plain SGD, float32, CPU: `compiled_twin.usable`), its compiled twin makes the updates instead, with
+    the same bits; it returns the mean cost only for the steps a callback's `every_n_steps` names
+    (NotebookReport's), None or NaN for the others. XOR_LIGHTNING_COMPILED=0 keeps the readable step.
     """
 
     own_update_reason = "each copy's update is the per-copy form of its `optimizer` argument, e.g. 'Adam'"
+    takes_update_chunks = True  # data.updates_per_batch n: a batch is n updates (training_step)
 
     def build_stacks(
         self,
@@ -135,10 +136,22 @@ class CopiesModule(XORModule):
     def cost(self, hypothesis: Tensor, Y: Tensor) -> Tensor:
         return CopyStack.cost(hypothesis, Y)
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor | None:
-        if self.compiled:  # the compiled twin of this step, the same bits (studies/compiled_twin.py)
-            return compiled_twin.training_step(self)
-        # The batch may be this rank's share of the samples; the copies train on the whole table.
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor | dict[str, Tensor] | None:
+        # A batch is one update, or a chunk of n (X (n, 4, 2): data.updates_per_batch n); either way the
+        # copies train on the whole table (the batch may be this rank's share of the samples).
+        n = batch[0].shape[0] if batch[0].dim() == 3 else 1
+        if self.trainer.max_steps >= 0:
+            n = min(n, self.trainer.max_steps - self.global_step)
+        if self.compiled:  # the compiled twin of these updates, the same bits (studies/compiled_twin.py)
+            return compiled_twin.training_step(self, n)
+        costs = []
+        for _ in range(n):
+            costs.append(self.update())
+            self.observe_trends()  # as after every update of a one-update batch
+        return costs[0] if n == 1 else {"loss": costs[0], "costs": torch.stack(costs)}
+
+    def update(self) -> Tensor:
+        """One SGD update of every copy; returns the mean cost over all copies before it."""
         X, Y, step, optimizer = self.X, self.Y, self.global_step, self.optimizers()
         optimizer.zero_grad()
         results = [stack.costs_and_gradients(X, Y) for stack in self.stacks]
@@ -151,10 +164,14 @@ class CopiesModule(XORModule):
             stack.record_solved(step, hypothesis.detach(), costs.detach(), Y, self.hparams.solved_cost)
         return total.detach() / sum(len(stack.solved_step) for stack in self.stacks)
 
-    def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
+    def observe_trends(self) -> None:
+        """What the failure diagnosis needs from the run, after an update (cheap until it records)."""
         for stack, trend in zip(self.stacks, self.trends, strict=True):
             hidden = ACTIVATIONS[stack.activation]
             trend.observe(self.global_step, self.trainer.max_steps, stack.layer_params(), self.X, self.Y, hidden)
+
+    def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
+        self.observe_trends()
 
     def study_stats(self) -> list[dict[str, Tensor]]:
         """Per stack, per copy in global order: final cost, accuracy, first solved step (-1: never),
