@@ -48,12 +48,14 @@ from xor_lightning.studies.copies import CopyStack
 X, Y = xor_truth_table()
 stacks = [CopyStack(h, {lrs}, 1024, 777, "autograd") for h in {architectures}]
 times = []
-for step in range(0, {steps}, 100):
+chunk = min(100, max(1, {steps} // 20))  # at least 20 timed chunks
+for step in range(0, {steps}, chunk):
+    n = min(chunk, {steps} - step)
     start = time.perf_counter()
     for stack in stacks:
-        compiled_twin.train(stack, X, Y, step, min(100, {steps} - step), 0.05, False)
-    times.append((time.perf_counter() - start) / min(100, {steps} - step))
-print(" ".join(f"{{t:.7f}}" for t in times))
+        compiled_twin.train(stack, X, Y, step, n, 0.05, False)
+    times.append(((time.perf_counter() - start) / n, n))
+print(" ".join(f"{{t:.7f}}:{{n}}" for t, n in times))
 """
 
 
@@ -97,9 +99,10 @@ def one_round(cwd: Path, t: dict[str, list[float]], n: int) -> None:
     add("`make study`", make_study(cwd, steps))
     script = PLAIN.format(lrs=LRS, architectures=ARCHITECTURES, steps=n)
     elapsed, out = whole([sys.executable, "-c", script], cwd)
-    steps = [float(x) for x in out.split()]
+    chunks = [(float(t), int(n)) for t, n in (x.split(":") for x in out.split())]
+    steps = [t for t, _ in chunks]  # per-step time of each chunk, in run order
     add("plain kernel script, whole", elapsed)
-    add("plain kernel script, steps", sum(steps) * 100)
+    add("plain kernel script, steps", sum(t * n for t, n in chunks))
     t.setdefault("_deciles", []).append(
         [statistics.median(steps[k * len(steps) // 10 : (k + 1) * len(steps) // 10]) for k in range(10)]
     )
@@ -142,6 +145,37 @@ def vector_throughput(n: int = 1 << 16, repeats: int = 2000) -> float:
     for _ in range(repeats):
         torch.addcmul(a, b, c, out=out)
     return 2 * n * repeats / (time.perf_counter() - start)
+
+
+FMA_LOOP = r"""
+/* a * x + b over 32 floats in cache, 8 independent chains: what a core's vector units do at best. */
+void fma_loop(long repeats, float *x) {
+    float a = 0.999f, b = 0.001f;
+    for (long r = 0; r < repeats; r++)
+        for (int c = 0; c < 8; c++)
+            _Pragma("omp simd") for (int i = 0; i < 32; i++) x[c * 32 + i] = a * x[c * 32 + i] + b;
+}
+"""
+
+
+def compiled_throughput(repeats: int = 2_000_000) -> float:
+    """FLOP/s of a compiled vectorised loop (fused multiply-adds in cache), built like the studies' kernel."""
+    import ctypes
+    import tempfile
+
+    from xor_lightning.studies import compiled_twin
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, library = Path(tmp) / "fma.c", Path(tmp) / "fma.so"
+        source.write_text(FMA_LOOP)
+        flags = [f for f in compiled_twin.FLAGS if f != "-ffp-contract=off"]  # let a * x + b fuse
+        subprocess.run(["cc", *flags, "-o", str(library), str(source)], check=True)
+        fma = ctypes.CDLL(str(library)).fma_loop
+        x = (ctypes.c_float * 256)(*[0.5] * 256)
+        fma(ctypes.c_long(1000), x)
+        start = time.perf_counter()
+        fma(ctypes.c_long(repeats), x)
+        return 2 * 256 * repeats / (time.perf_counter() - start)
 
 
 def copy_steps_per_second(hidden: list[int], compiled: bool, steps: int = 200) -> float:
