@@ -87,7 +87,7 @@ compare: $(STAMP) ## one PNG overlaying runs' costs and gradient norms: make com
 docs: $(STAMP) ## redraw the pictures under docs/ that the README shows (one wide-deep fit, ~10 s)
 	$(BIN)/python docs/make_pictures.py
 
-bench: $(STAMP) ## whole-process timings: the lesson's runs against plain scripts, the studies against their targets (~1 h); updates bench/RESULTS.md
+bench: $(STAMP) ## whole-process timings: the lesson's runs against plain scripts, the studies against their targets (~40 min); updates bench/RESULTS.md
 	$(BIN)/python bench/bench.py --write bench/RESULTS.md
 	$(BIN)/python bench/bench_grid.py --write bench/RESULTS.md
 

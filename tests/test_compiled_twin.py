@@ -168,3 +168,13 @@ def test_the_kernel_builds_once_into_its_cache(monkeypatch, tmp_path):
     monkeypatch.setattr(compiled_twin, "_state", {})
     stamp = built[0].stat().st_mtime_ns
     assert compiled_twin.kernel() is not None and built[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
+
+
+def test_a_study_says_when_it_cannot_take_the_compiled_step(tiny_trainer, monkeypatch, capsys):
+    monkeypatch.setattr(compiled_twin, "_state", {"why_not": "no C compiler (cc) found"})
+    fit(tiny_trainer, monkeypatch, False, 100)  # XOR_LIGHTNING_COMPILED=0: silent, as asked
+    assert "readable step" not in capsys.readouterr().err
+    monkeypatch.setenv("XOR_LIGHTNING_COMPILED", "1")
+    trainer, _ = tiny_trainer(100)
+    trainer.fit(XOREnsemble(hidden_sizes=[2], num_copies=8), XORDataModule())
+    assert "the readable step trains, not the compiled one (no C compiler (cc) found)" in capsys.readouterr().err

@@ -18,7 +18,7 @@ Used when every stack is plain SGD on autograd's gradient (the default studies) 
 leaky-ReLU hidden layer, in float32 on the CPU, and the kernel builds; otherwise (tanh, momentum, Adam,
 the hand-backprop modes, CUDA, float64, no C compiler) or with XOR_LIGHTNING_COMPILED=0 the readable
 step trains. The library is cached per source, flags and machine under $XOR_LIGHTNING_CACHE (default
-~/.cache/xor_lightning): one build of under a second per machine.
+~/.cache/xor_lightning): one build per source and machine.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ processes by CopyShardedStrategy, with results and checkpoints gathered back in 
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 import lightning as L
@@ -203,6 +204,10 @@ class CopiesModule(XORModule):
         self.trends = [Trend() for _ in self.stacks]
         # Here the copies sit on their device, in their dtype, sharded: can the kernel train them?
         self.compiled = compiled_twin.usable(list(self.stacks), self.X)
+        why_not = compiled_twin.why_not()
+        fits = compiled_twin.enabled() and all(compiled_twin.fits(stack, self.X) for stack in self.stacks)
+        if fits and why_not and self.trainer.is_global_zero:  # it would have been used: say why it is not
+            print(f"studies: the readable step trains, not the compiled one ({why_not})", file=sys.stderr)
         self.report_intervals = compiled_twin.report_intervals(self.trainer)
 
     def on_train_end(self) -> None:
