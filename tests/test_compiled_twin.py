@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 import torch
 
@@ -178,3 +180,13 @@ def test_a_study_says_when_it_cannot_take_the_compiled_step(tiny_trainer, monkey
     trainer, _ = tiny_trainer(100)
     trainer.fit(XOREnsemble(hidden_sizes=[2], num_copies=8), XORDataModule())
     assert "the readable step trains, not the compiled one (no C compiler (cc) found)" in capsys.readouterr().err
+
+
+def test_an_unwritable_cache_builds_in_the_temporary_directory(monkeypatch, tmp_path):
+    monkeypatch.setattr(compiled_twin, "_state", {})
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("XOR_LIGHTNING_CACHE", str(tmp_path / "a-file" / "cache"))  # mkdir fails under a file
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    assert compiled_twin.kernel() is not None and compiled_twin.why_not() is None
+    assert list((tmp_path / "tmp").glob("xor_lightning-*/copies_kernel-*.so"))

@@ -3,7 +3,7 @@
 The readable step (`CopiesModule.training_step` with `autograd_twin`) runs some thirty torch ops per
 layer, each over every copy at once: for thousands of copies each op's arrays leave the cache, and for
 the narrow networks each op's own fixed cost is most of its time. The kernel instead trains the copies
-block by block (32 copies: two vector registers), forward, solved step, backward and update of one block
+block by block (32 copies, one per vector lane), forward, solved step, backward and update of one block
 before the next, so a block's weights and activations stay in the core's cache.
 
 It computes the readable step's bits: every product, sum and update in `autograd_twin`'s order and
@@ -12,13 +12,13 @@ the sigmoid with torch's own exp (SLEEF's, which torch's vector kernels call), t
 library's log and log1p (which torch's BCE kernel calls). tests/test_compiled_twin.py compares weights,
 costs and solved steps with the readable step at every step, and the sigmoid over millions of inputs.
 A copy's bits do not depend on how many copies train beside it or where it sits (a short last block is
-trained padded), so any sharding over processes gives the same files.
+trained padded), so any sharding over processes gives the same weights and solved steps.
 
 Used when every stack is plain SGD on autograd's gradient (the default studies) with a sigmoid, ReLU or
 leaky-ReLU hidden layer, in float32 on the CPU, and the kernel builds; otherwise (tanh, momentum, Adam,
 the hand-backprop modes, CUDA, float64, no C compiler) or with XOR_LIGHTNING_COMPILED=0 the readable
 step trains. The library is cached per source, flags and machine under $XOR_LIGHTNING_CACHE (default
-~/.cache/xor_lightning): one build per source and machine.
+~/.cache/xor_lightning; the temporary directory if that cannot be written): one build per source and machine.
 """
 
 from __future__ import annotations
@@ -94,12 +94,19 @@ def kernel() -> ctypes._CFuncPtr | None:
         _state["why_not"] = "no C compiler (cc) found"
         return None
     key = hashlib.sha256("\n".join([SOURCE.read_text(), *FLAGS, *LIBRARIES, compiler, _machine()]).encode())
-    target = cache_dir() / f"copies_kernel-{key.hexdigest()[:16]}.so"
-    try:
-        if not target.exists():
-            _build(compiler, target)
-        library = ctypes.CDLL(str(target))
-    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+    name = f"copies_kernel-{key.hexdigest()[:16]}.so"
+    # The cache, else (not writable, e.g. a read-only home) a folder of this user's in the temporary directory.
+    folders = [cache_dir(), Path(tempfile.gettempdir()) / f"xor_lightning-{os.getuid()}"]
+    library = error = None
+    for folder in folders:
+        try:
+            if not (folder / name).exists():
+                _build(compiler, folder / name)
+            library = ctypes.CDLL(str(folder / name))
+            break
+        except (OSError, RuntimeError, subprocess.SubprocessError) as problem:
+            error = problem
+    if library is None:
         _state["why_not"] = f"the kernel did not build: {error}"
         return None
     p, i64 = ctypes.c_void_p, ctypes.c_int64
