@@ -152,8 +152,13 @@ def aligned_chunk(trainer: L.Trainer | None, updates_per_batch: int, steps_per_e
     ModelCheckpoint keeps `every_n_train_steps` private, so it cannot be read: pick updates_per_batch
     dividing it (or save at epoch ends, the CLI's default).
     """
-    intervals = [getattr(cb, "every_n_steps", None) for cb in (trainer.callbacks if trainer else [])]
-    return math.gcd(updates_per_batch, steps_per_epoch, *(i for i in intervals if isinstance(i, int) and i > 0))
+    return math.gcd(updates_per_batch, steps_per_epoch, *callback_intervals(trainer))
+
+
+def callback_intervals(trainer: L.Trainer | None) -> tuple[int, ...]:
+    """Every callback's `every_n_steps`: the steps a callback looks in on (NotebookReport prints the cost)."""
+    intervals = (getattr(cb, "every_n_steps", None) for cb in (trainer.callbacks if trainer else []))
+    return tuple(i for i in intervals if isinstance(i, int) and i > 0)
 
 
 class ChunkedStream(IterableDataset):

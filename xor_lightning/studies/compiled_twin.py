@@ -181,12 +181,6 @@ def train(
     return costs, (stopped - 1 if stopped else None)
 
 
-def report_intervals(trainer: object) -> tuple[int, ...]:
-    """The callbacks' `every_n_steps`: the steps whose cost a callback reads (NotebookReport prints it)."""
-    intervals = (getattr(cb, "every_n_steps", None) for cb in getattr(trainer, "callbacks", []))
-    return tuple(i for i in intervals if isinstance(i, int) and i > 0)
-
-
 def training_step(module: L.LightningModule, n: int) -> Tensor | dict[str, Tensor] | None:
     """`CopiesModule.training_step` for n updates (a chunk, or 1) of stacks that `usable` accepts.
 

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from xor_lightning.arguments import ConfigError, check_lr, check_positive_int
+from xor_lightning.backprop_fast import callback_intervals
 from xor_lightning.data import xor_truth_table
 from xor_lightning.guards import check_finite
 from xor_lightning.network import ACTIVATIONS
@@ -208,7 +209,7 @@ class CopiesModule(XORModule):
         fits = compiled_twin.enabled() and all(compiled_twin.fits(stack, self.X) for stack in self.stacks)
         if fits and why_not and self.trainer.is_global_zero:  # it would have been used: say why it is not
             print(f"studies: the readable step trains, not the compiled one ({why_not})", file=sys.stderr)
-        self.report_intervals = compiled_twin.report_intervals(self.trainer)
+        self.report_intervals = callback_intervals(self.trainer)
 
     def on_train_end(self) -> None:
         super().on_train_end()
