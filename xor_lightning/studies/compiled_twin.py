@@ -155,7 +155,12 @@ def fits(stack: CopyStack, X: Tensor) -> bool:
 
 def usable(stacks: list[CopyStack], X: Tensor) -> bool:
     """Every stack fits and the kernel is built: then the whole training step is the compiled one."""
-    return enabled() and all(fits(stack, X) for stack in stacks) and kernel() is not None
+    return all_fit(stacks, X) and kernel() is not None
+
+
+def all_fit(stacks: list[CopyStack], X: Tensor) -> bool:
+    """The compiled step is enabled and computes what every stack's readable step computes."""
+    return enabled() and all(fits(stack, X) for stack in stacks)
 
 
 def train(

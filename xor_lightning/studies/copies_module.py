@@ -204,11 +204,11 @@ class CopiesModule(XORModule):
         self.final_stats = None
         self.trends = [Trend() for _ in self.stacks]
         # Here the copies sit on their device, in their dtype, sharded: can the kernel train them?
-        self.compiled = compiled_twin.usable(list(self.stacks), self.X)
-        why_not = compiled_twin.why_not()
-        fits = compiled_twin.enabled() and all(compiled_twin.fits(stack, self.X) for stack in self.stacks)
-        if fits and why_not and self.trainer.is_global_zero:  # it would have been used: say why it is not
-            print(f"studies: the readable step trains, not the compiled one ({why_not})", file=sys.stderr)
+        stacks = list(self.stacks)
+        self.compiled = compiled_twin.usable(stacks, self.X)  # builds the kernel only if every stack fits
+        if not self.compiled and compiled_twin.all_fit(stacks, self.X) and self.trainer.is_global_zero:
+            why = compiled_twin.why_not()  # it would have been used: no C compiler, or its build failed
+            print(f"studies: the readable step trains, not the compiled one ({why})", file=sys.stderr)
         self.report_intervals = callback_intervals(self.trainer)
 
     def on_train_end(self) -> None:
