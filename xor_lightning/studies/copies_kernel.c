@@ -53,20 +53,21 @@ static inline float torch_expf(float d) {
 /* torch.sigmoid's vector formula: (1 + exp(0 - x)).reciprocal() */
 static inline float sigmoid(float x) { return 1.0f / (1.0f + torch_expf(0.0f - x)); }
 
+/* One term of a sum, for a block's copies: y = x * w (the first term) or y + x * w, two roundings each. */
+static inline void multiply_add(float *y, const float *x, const float *w, int first) {
+    if (first) {
+        FOR_B y[b] = x[b] * w[b];
+    } else {
+        FOR_B y[b] = y[b] + x[b] * w[b];
+    }
+}
+
 /* Layer k of one block: out (N, O, BLOCK) = act(sum over i of a[:, i] * w[i], in i order, + b). */
 static void forward(const float *a, int I, int O, const float *w, const float *bias, int64_t S, float *out, int act) {
     for (int i = 0; i < I; i++)
         for (int o = 0; o < O; o++) {
             const float *wv = w + ((int64_t)i * O + o) * S;
-            for (int n = 0; n < N; n++) {
-                const float *an = a + (n * I + i) * BLOCK;
-                float *on = out + (n * O + o) * BLOCK;
-                if (i == 0) {
-                    FOR_B on[b] = an[b] * wv[b];
-                } else {
-                    FOR_B on[b] = on[b] + an[b] * wv[b];
-                }
-            }
+            for (int n = 0; n < N; n++) multiply_add(out + (n * O + o) * BLOCK, a + (n * I + i) * BLOCK, wv, i == 0);
         }
     for (int n = 0; n < N; n++)
         for (int o = 0; o < O; o++) {
@@ -108,15 +109,8 @@ static void backward_and_update(const float *a, int I, int O, float *w, float *b
         for (int i = 0; i < I; i++)
             for (int o = 0; o < O; o++) {
                 const float *wv = w + ((int64_t)i * O + o) * S;
-                for (int n = 0; n < N; n++) {
-                    const float *dl = d_l + (n * O + o) * BLOCK;
-                    float *da = d_a + (n * I + i) * BLOCK;
-                    if (o == 0) {
-                        FOR_B da[b] = dl[b] * wv[b];
-                    } else {
-                        FOR_B da[b] = da[b] + dl[b] * wv[b];
-                    }
-                }
+                for (int n = 0; n < N; n++)
+                    multiply_add(d_a + (n * I + i) * BLOCK, d_l + (n * O + o) * BLOCK, wv, o == 0);
             }
     for (int i = 0; i < I; i++)
         for (int o = 0; o < O; o++) {
