@@ -32,7 +32,7 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench import ENV, diagnosis_seconds, machine, summary, write_between_markers  # noqa: E402
+from bench import ENV, diagnosis_seconds, machine, summary, timed, write_between_markers  # noqa: E402
 
 GRID = [sys.executable, "-m", "xor_lightning", "fit", "-c", str(REPO / "configs/study_grid.yaml")]
 ONE, TWO = ["--trainer.devices=1"], ["--trainer.devices=2", "--trainer.accelerator=cpu"]
@@ -59,14 +59,6 @@ print(" ".join(f"{{t:.7f}}:{{n}}" for t, n in times))
 """
 
 
-def whole(cmd: list[str], cwd: Path) -> tuple[float, str]:
-    start = time.perf_counter()
-    result = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True)
-    if result.returncode:
-        sys.exit(f"failed: {' '.join(cmd[:8])}\n{result.stderr[-2000:]}")
-    return time.perf_counter() - start, result.stdout
-
-
 def make_study(cwd: Path, steps: list[str]) -> float:
     """`make study`'s commands: the four runs two at a time, the longest first, then the combined table."""
     start, waiting, running = time.perf_counter(), list(STUDY), []
@@ -80,7 +72,7 @@ def make_study(cwd: Path, steps: list[str]) -> float:
             if p.returncode:
                 sys.exit(f"make study's run failed: {p.stderr.read()[-2000:]}")
             running.remove(p)
-    whole([sys.executable, "-m", "xor_lightning.studies.ensemble_report", "logs"], cwd)
+    timed([sys.executable, "-m", "xor_lightning.studies.ensemble_report", "logs"], cwd)
     return time.perf_counter() - start
 
 
@@ -90,15 +82,15 @@ def one_round(cwd: Path, t: dict[str, list[float]], n: int) -> None:
 
     steps = [] if n == 10001 else [f"--trainer.max_steps={n}"]  # 10001: the configs' own
 
-    add("start-up (1 step)", whole([*GRID, *ONE, "--trainer.max_steps=1"], cwd)[0])
-    elapsed, out = whole([*GRID, *ONE, *steps], cwd)
+    add("start-up (1 step)", timed([*GRID, *ONE, "--trainer.max_steps=1"], cwd)[0])
+    elapsed, out = timed([*GRID, *ONE, *steps], cwd)
     add("grid, 1 process", elapsed)
     add("of which the failure diagnosis", diagnosis_seconds(out))
-    add("grid, 2 processes", whole([*GRID, *TWO, *steps], cwd)[0])
-    add("grid, 128 seeds, 1 process", whole([*GRID, *ONE, *steps, "--model.init_args.num_copies=128"], cwd)[0])
+    add("grid, 2 processes", timed([*GRID, *TWO, *steps], cwd)[0])
+    add("grid, 128 seeds, 1 process", timed([*GRID, *ONE, *steps, "--model.init_args.num_copies=128"], cwd)[0])
     add("`make study`", make_study(cwd, steps))
     script = PLAIN.format(lrs=LRS, architectures=ARCHITECTURES, steps=n)
-    elapsed, out = whole([sys.executable, "-c", script], cwd)
+    elapsed, out = timed([sys.executable, "-c", script], cwd)
     chunks = [(float(t), int(n)) for t, n in (x.split(":") for x in out.split())]
     steps = [t for t, _ in chunks]  # per-step time of each chunk, in run order
     add("plain kernel script, whole", elapsed)
