@@ -149,7 +149,7 @@ class CopiesModule(XORModule):
         costs = []
         for _ in range(n):
             costs.append(self.update())
-            self.observe_trends()  # as after every update of a one-update batch
+            self.observe_trends()  # after every update (the compiled step: at each of its cuts)
         return costs[0] if n == 1 else {"loss": costs[0], "costs": torch.stack(costs)}
 
     def update(self) -> Tensor:
@@ -171,9 +171,6 @@ class CopiesModule(XORModule):
         for stack, trend in zip(self.stacks, self.trends, strict=True):
             hidden = ACTIVATIONS[stack.activation]
             trend.observe(self.global_step, self.trainer.max_steps, stack.layer_params(), self.X, self.Y, hidden)
-
-    def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
-        self.observe_trends()
 
     def study_stats(self) -> list[dict[str, Tensor]]:
         """Per stack, per copy in global order: final cost, accuracy, first solved step (-1: never),
